@@ -1,0 +1,203 @@
+"""The TIPS text tower: pre-LayerNorm transformer, sinusoidal positions, mean pooling.
+
+Parameter names equal the official `*_text.npz` keys, so a text checkpoint loads as it is.
+Attention is fused (`scaled_dot_product_attention`) with a key-padding mask.
+
+Learnable prompts enter through `insert_prompt_embeddings`: vectors placed before (`concat`),
+added to (`sumate`) or instead of (`entire_learnable`) the scaled token embeddings, and deep
+prompts prepended to the inputs of chosen layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PROMPT_METHODS = ("concat", "sumate", "entire_learnable")
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    width: int
+    num_layers: int
+    num_heads: int
+    mlp_dim: int
+    vocab_size: int
+
+
+def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
+    """[1, length, width] float32 position signal: sin half then cos half, timescales 1..10,000."""
+    num_timescales = width // 2
+    # float32 throughout, as the official encoder computes it
+    log_increment = torch.log(torch.tensor(10_000.0)) / torch.tensor(float(max(num_timescales - 1, 1)))
+    inv_timescales = torch.exp(torch.arange(num_timescales, dtype=torch.float32) * -log_increment)
+    scaled_time = torch.arange(length, dtype=torch.float32)[None, :, None] * inv_timescales[None, None, :]
+    signal = torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=2)
+    return F.pad(signal, (0, width % 2))
+
+
+def insert_prompt_embeddings(
+    tokens: torch.Tensor, paddings: torch.Tensor, prompts: torch.Tensor, method: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Place learnable prompt vectors among scaled token embeddings; the length stays L.
+
+    tokens: [B, L, D] scaled token embeddings; paddings: [B, L], 1 at padding;
+    prompts: [P, D] (shared) or [B, P, D] (per sentence).
+    - `concat`: prompts before the tokens, counted as non-padding, cut back to L.
+    - `sumate`: prompts added to the first P token embeddings (padding flags unchanged).
+    - `entire_learnable`: the sequence is the P prompts followed by padding.
+    Returns (embeddings [B, L, D], paddings [B, L]).
+    """
+    batch, length, _ = tokens.shape
+    if prompts.dim() == 2:
+        prompts = prompts.unsqueeze(0).expand(batch, -1, -1)
+    prompts = prompts.to(tokens.dtype)
+    n_prompt = prompts.shape[1]
+    if n_prompt > length:
+        raise ValueError(f"{n_prompt} prompt vectors do not fit in a text of {length} tokens")
+    prompt_pads = paddings.new_zeros(batch, n_prompt)
+    if method == "concat":
+        return torch.cat([prompts, tokens], dim=1)[:, :length], torch.cat([prompt_pads, paddings], dim=1)[:, :length]
+    if method == "sumate":
+        return tokens + F.pad(prompts, (0, 0, 0, length - n_prompt)), paddings
+    if method == "entire_learnable":
+        embeddings = F.pad(prompts, (0, 0, 0, length - n_prompt))
+        return embeddings, torch.cat([prompt_pads, paddings.new_ones(batch, length - n_prompt)], dim=1)
+    raise ValueError(f"prompt method must be one of {', '.join(PROMPT_METHODS)}, got {method!r}")
+
+
+class MaskedSelfAttention(nn.Module):
+    """Multi-head self-attention whose keys at padding positions are ignored.
+
+    Same parameters as `nn.MultiheadAttention` (packed `in_proj_weight`, `out_proj`).
+    """
+
+    def __init__(self, width: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * width))
+        self.out_proj = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """x: [B, L, D]; keep: bool [B, L], True where a token takes part."""
+        batch, length, width = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        qkv = qkv.view(batch, length, 3, self.num_heads, width // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=keep[:, None, None, :])
+        return self.out_proj(out.transpose(1, 2).reshape(batch, length, width))
+
+
+class MaskedMlp(nn.Module):
+    """ReLU MLP whose hidden and output are zeroed at padding positions."""
+
+    def __init__(self, width: int, mlp_dim: int):
+        super().__init__()
+        self.c_fc = nn.Linear(width, mlp_dim)
+        self.c_proj = nn.Linear(mlp_dim, width)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        keep = keep.unsqueeze(-1).to(x.dtype)
+        return self.c_proj(F.relu(self.c_fc(x)) * keep) * keep
+
+
+class ResidualAttentionBlock(nn.Module):
+    def __init__(self, width: int, num_heads: int, mlp_dim: int):
+        super().__init__()
+        self.attn = MaskedSelfAttention(width, num_heads)
+        self.ln_1 = nn.LayerNorm(width)
+        self.mlp = MaskedMlp(width, mlp_dim)
+        self.ln_2 = nn.LayerNorm(width)
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), keep)
+        return x + self.mlp(self.ln_2(x), keep)
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        self.width = config.width
+        self.resblocks = nn.ModuleList(
+            ResidualAttentionBlock(config.width, config.num_heads, config.mlp_dim) for _ in range(config.num_layers)
+        )
+
+    def forward(
+        self, x: torch.Tensor, keep: torch.Tensor, deep_prompts: Sequence[torch.Tensor] | None = None, deep_start: int = 1
+    ) -> torch.Tensor:
+        """x: [B, L, D]; keep: bool [B, L]. deep_prompts[i] ([n_deep, D]) is prepended to the input
+        of layer deep_start + i, taking part like a real token, and dropped after that layer."""
+        deep_prompts = list(deep_prompts or [])
+        if deep_start + len(deep_prompts) > len(self.resblocks):
+            raise ValueError(f"{len(deep_prompts)} deep prompt layers from layer {deep_start} exceed the {len(self.resblocks)} layers")
+        for index, block in enumerate(self.resblocks):
+            layer_prompt = deep_prompts[index - deep_start] if 0 <= index - deep_start < len(deep_prompts) else None
+            if layer_prompt is None:
+                x = block(x, keep)
+                continue
+            n_deep = layer_prompt.shape[0]
+            extended = torch.cat([layer_prompt.to(x.dtype).unsqueeze(0).expand(x.shape[0], -1, -1), x], dim=1)
+            extended_keep = torch.cat([keep.new_ones(keep.shape[0], n_deep), keep], dim=1)
+            x = block(extended, extended_keep)[:, n_deep:]
+        return x
+
+
+class TipsTextTower(nn.Module):
+    """Token ids -> one embedding per sentence, [B, D], not L2-normalised."""
+
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.width)
+        self.transformer = Transformer(config)
+        self.ln_final = nn.LayerNorm(config.width)
+        self._positions: dict[tuple, torch.Tensor] = {}
+
+    @property
+    def width(self) -> int:
+        return self.config.width
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids: long [B, L] -> token embeddings scaled by sqrt(width), [B, L, D]."""
+        return self.token_embedding(ids) * (self.config.width**0.5)
+
+    def positions(self, length: int, like: torch.Tensor) -> torch.Tensor:
+        key = (length, like.device, like.dtype)
+        if key not in self._positions:
+            self._positions[key] = sinusoidal_positions(length, self.config.width).to(device=like.device, dtype=like.dtype)
+        return self._positions[key]
+
+    def encode_embeddings(
+        self, embeddings: torch.Tensor, paddings: torch.Tensor, deep_prompts: Sequence[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """embeddings: [B, L, D] (scaled tokens, possibly with prompts); paddings: [B, L], 1 at padding.
+
+        Adds positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens.
+        """
+        x = embeddings + self.positions(embeddings.shape[1], embeddings)
+        keep = paddings == 0
+        x = self.ln_final(self.transformer(x, keep, deep_prompts))
+        keep_f = keep.unsqueeze(-1).to(x.dtype)
+        return (x * keep_f).sum(dim=1) / (keep_f.sum(dim=1) + 1e-8)
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        paddings: torch.Tensor,
+        prompts: torch.Tensor | None = None,
+        prompt_method: str = "concat",
+        deep_prompts: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """ids, paddings: [B, L]; optional prompts [P, D] or [B, P, D] (see `insert_prompt_embeddings`)."""
+        x = self.embed_tokens(ids)
+        if prompts is not None:
+            x, paddings = insert_prompt_embeddings(x, paddings, prompts, prompt_method)
+        return self.encode_embeddings(x, paddings, deep_prompts)
+
+    def _apply(self, fn, recurse=True):
+        self._positions.clear()
+        return super()._apply(fn, recurse)
