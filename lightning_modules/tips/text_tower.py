@@ -82,6 +82,8 @@ class MaskedSelfAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
         self.in_proj_bias = nn.Parameter(torch.empty(3 * width))
         self.out_proj = nn.Linear(width, width)
+        nn.init.xavier_uniform_(self.in_proj_weight)  # as nn.MultiheadAttention; checkpoints overwrite it
+        nn.init.zeros_(self.in_proj_bias)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """x: [B, L, D]; keep: bool [B, L], True where a token takes part."""
