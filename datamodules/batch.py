@@ -1,0 +1,106 @@
+"""Typed containers for one sample (`Item`) and a collated batch (`Batch`).
+
+`Batch` is a plain (non-frozen) dataclass, which Lightning moves to the device field by field
+(`transfer_batch_to_device` -> lightning_utilities' apply_to_collection). When logging inside a step, pass
+`batch_size=len(batch)`: Lightning's batch size inference also walks the string lists and would warn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Item:
+    """One decoded sample, as a dataset returns it.
+
+    Attributes:
+        image: float32 [3, S, S] in [0, 1].
+        mask: float32 [S, S] of {0, 1}; all zeros when the sample has no mask.
+        label: 0 normal, 1 anomalous.
+        class_name: the prompt class name ("metal nut").
+        dataset_name: the set's `DatasetSpec.name`.
+        image_path: absolute path of the image file.
+        index: the sample's row in its dataset's samples table.
+        has_mask: whether `mask` is pixel ground truth (see `AnomalyDataset`).
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    label: int
+    class_name: str
+    dataset_name: str
+    image_path: str
+    index: int
+    has_mask: bool
+
+
+@dataclass
+class Batch:
+    """A batch of B samples.
+
+    Attributes:
+        image: float32 [B, 3, S, S] in [0, 1] (no mean/std normalisation).
+        mask: float32 [B, S, S] of {0, 1}; all zeros for samples without a mask.
+        label: int64 [B], 0 normal / 1 anomalous.
+        class_name: B prompt class names ("metal nut", "pcb1").
+        dataset_name: B set names (`DatasetSpec.name`).
+        image_path: B absolute image paths.
+        index: int64 [B], each sample's row in its dataset's samples table.
+        has_mask: bool [B], whether `mask` is pixel ground truth: True for anomalous images with a mask and
+            for normal images of a set with pixel-level ground truth (their all-zero mask is exact).
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    label: torch.Tensor
+    class_name: list[str]
+    dataset_name: list[str]
+    image_path: list[str]
+    index: torch.Tensor
+    has_mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.image.shape[0]
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """A copy with every tensor on `device`; the string lists are shared."""
+        return dataclasses.replace(
+            self,
+            **{
+                field.name: value.to(device, non_blocking=non_blocking)
+                for field in dataclasses.fields(self)
+                if isinstance(value := getattr(self, field.name), torch.Tensor)
+            },
+        )
+
+    def pin_memory(self) -> Batch:
+        """Called by DataLoader(pin_memory=True) on custom batch types."""
+        return dataclasses.replace(
+            self,
+            **{
+                field.name: value.pin_memory()
+                for field in dataclasses.fields(self)
+                if isinstance(value := getattr(self, field.name), torch.Tensor)
+            },
+        )
+
+
+def collate(items: Sequence[Item]) -> Batch:
+    """Stack `Item`s into a `Batch` (the DataLoader's collate_fn)."""
+    if not items:
+        raise ValueError("cannot collate an empty list of items")
+    return Batch(
+        image=torch.stack([item.image for item in items]),
+        mask=torch.stack([item.mask for item in items]),
+        label=torch.tensor([item.label for item in items], dtype=torch.long),
+        class_name=[item.class_name for item in items],
+        dataset_name=[item.dataset_name for item in items],
+        image_path=[item.image_path for item in items],
+        index=torch.tensor([item.index for item in items], dtype=torch.long),
+        has_mask=torch.tensor([item.has_mask for item in items], dtype=torch.bool),
+    )

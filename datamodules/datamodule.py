@@ -1,0 +1,157 @@
+"""`AnomalyDataModule`: cross-dataset splits for zero-shot anomaly detection.
+
+The zero-shot protocol learns prompts on the labelled test split of one dataset (e.g. MVTec AD) and tests on
+the others (VisA, BTAD, HeadCT, ...). So `fit` reads the train sets' test images, and `test` runs one
+dataloader per test set; dataloader index i is `test_sets[i]`, which keeps results apart per set and class.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional, Union
+
+import lightning as L
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from datamodules.batch import collate
+from datamodules.dataset import AnomalyDataset
+from datamodules.resize import RESIZE_MODES, ResizeMode
+from datamodules.sampler import NonRepeatingDistributedSampler
+from datamodules.spec import DatasetSpec
+
+SpecList = Optional[list[DatasetSpec]]
+
+
+def default_num_workers() -> int:
+    """Up to 4 decoding workers, never more than the CPUs this process may use."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cpus)
+
+
+class AnomalyDataModule(L.LightningDataModule):
+    """Train on the labelled test split of `train_sets`, test on each of `test_sets`.
+
+    Args:
+        train_sets: datasets whose labelled test images train the prompts (fit).
+        test_sets: datasets to evaluate, one test dataloader each, in this order.
+        val_sets: optional datasets evaluated during fit, one validation dataloader each.
+        image_size: S of the S x S model input.
+        batch_size: samples per batch, for every loader.
+        num_workers: DataLoader worker processes (decoding and resizing happen there); default up to 4.
+        resize: "reference" (the reference's exact resizing, default) or "letterbox" (see datamodules.resize).
+        allow_train_test_overlap: allow a train set that reads the same data as a test set. Refused by default:
+            the prompts would be trained on the very images they are scored on.
+        pin_memory: pin batches in page-locked memory for faster host-to-GPU copies.
+
+    Each set is a `DatasetSpec` or a plain mapping with its fields ({name, format, root, ...}).
+    """
+
+    def __init__(
+        self,
+        train_sets: SpecList = None,
+        test_sets: SpecList = None,
+        val_sets: SpecList = None,
+        image_size: int = 518,
+        batch_size: int = 8,
+        num_workers: Optional[int] = None,
+        resize: ResizeMode = "reference",
+        allow_train_test_overlap: bool = False,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        self.train_sets = _specs(train_sets, "train_sets")
+        self.test_sets = _specs(test_sets, "test_sets")
+        self.val_sets = _specs(val_sets, "val_sets")
+        if image_size < 1 or batch_size < 1:
+            raise ValueError(f"image_size and batch_size must be positive, got {image_size} and {batch_size}.")
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"unknown resize mode '{resize}'; expected one of {', '.join(RESIZE_MODES)}.")
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = default_num_workers() if num_workers is None else num_workers
+        self.resize = resize
+        self.allow_train_test_overlap = allow_train_test_overlap
+        self.pin_memory = pin_memory
+        if not allow_train_test_overlap:
+            _refuse_overlap(self.train_sets, self.test_sets)
+        self.train_datasets: list[AnomalyDataset] = []
+        self.val_datasets: list[AnomalyDataset] = []
+        self.test_datasets: list[AnomalyDataset] = []
+
+    def setup(self, stage: Optional[str] = None) -> None:
+        """Read the samples tables the stage needs (no image is decoded here)."""
+        if stage in ("fit", None) and not self.train_datasets:
+            self.train_datasets = self._datasets(self.train_sets)
+        if stage in ("fit", "validate", None) and not self.val_datasets:
+            self.val_datasets = self._datasets(self.val_sets)
+        if stage in ("test", None) and not self.test_datasets:
+            self.test_datasets = self._datasets(self.test_sets)
+
+    def train_dataloader(self) -> DataLoader:
+        if not self.train_sets:
+            raise ValueError("fit needs train_sets: the datasets whose labelled test split trains the prompts.")
+        self.setup("fit")
+        return self._loader(ConcatDataset(self.train_datasets), shuffle=True, persistent=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        self.setup("validate")
+        return [self._loader(dataset, shuffle=False, persistent=True) for dataset in self.val_datasets]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        if not self.test_sets:
+            raise ValueError("test needs test_sets: the datasets to evaluate, one dataloader each.")
+        self.setup("test")
+        return [self._loader(dataset, shuffle=False, persistent=False) for dataset in self.test_datasets]
+
+    def _datasets(self, specs: Sequence[DatasetSpec]) -> list[AnomalyDataset]:
+        return [AnomalyDataset.from_spec(spec, image_size=self.image_size, resize=self.resize) for spec in specs]
+
+    def _loader(self, dataset: Dataset, *, shuffle: bool, persistent: bool) -> DataLoader:
+        sampler = None
+        if not shuffle and torch.distributed.is_available() and torch.distributed.is_initialized():
+            sampler = NonRepeatingDistributedSampler(dataset)  # type: ignore[arg-type]
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            pin_memory=self.pin_memory,
+            persistent_workers=persistent and self.num_workers > 0,
+        )
+
+
+def _specs(values: Optional[Sequence[Union[DatasetSpec, Mapping[str, Any]]]], argument: str) -> list[DatasetSpec]:
+    specs = [DatasetSpec.coerce(value) for value in values or []]
+    names = [spec.name for spec in specs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{argument}: the name(s) {repeated} are used twice; each set needs its own name.")
+    return specs
+
+
+def _same_data(a: DatasetSpec, b: DatasetSpec) -> bool:
+    """Whether two specs can read the same images: one root holds the other, and their classes intersect."""
+    root_a = os.path.realpath(os.path.expanduser(a.root))
+    root_b = os.path.realpath(os.path.expanduser(b.root))
+    nested = root_a == root_b or root_a.startswith(root_b + os.sep) or root_b.startswith(root_a + os.sep)
+    if not nested:
+        return False
+    if root_a == root_b and a.classes is not None and b.classes is not None:
+        return bool(set(a.classes) & set(b.classes))
+    return True
+
+
+def _refuse_overlap(train_sets: Sequence[DatasetSpec], test_sets: Sequence[DatasetSpec]) -> None:
+    for train in train_sets:
+        for test in test_sets:
+            if _same_data(train, test):
+                raise ValueError(
+                    f"train set '{train.name}' ({train.root}) and test set '{test.name}' ({test.root}) read the "
+                    "same data: the prompts would be trained on the images they are scored on, which leaks the "
+                    "test set. The zero-shot protocol trains on one dataset and tests on the others. Fix: remove "
+                    "it from one of the two lists, or pass allow_train_test_overlap=True to do it anyway."
+                )
