@@ -35,6 +35,13 @@ class TipsTokenizer:
         self.path = path
         self.max_len = max_len
 
+    def __getstate__(self) -> dict:
+        # SentencePiece processors do not pickle; spawned workers (DDP spawn, DataLoader) reload the file.
+        return {"path": self.path, "max_len": self.max_len}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], state["max_len"])
+
     @property
     def vocab_size(self) -> int:
         return self.processor.get_piece_size()
