@@ -78,3 +78,15 @@ def test_bad_settings_are_refused_early():
         _module(loss="dice")
     with pytest.raises(ValueError, match="image_token must be 'first'"):
         _module(image_token="third")
+
+
+def test_deep_prompts_train_and_are_saved():
+    module = _module(n_deep=2, d_deep=1)  # the tiny text tower has 2 layers: layer 1 takes them
+    out = module.model.training_forward(fixture_images(224))
+    out.pixel_probabilities[:, 1].sum().backward()
+    deep = module.model.prompts.deep[0]
+    assert deep.shape == (2, 64) and deep.grad is not None and deep.grad.abs().sum() > 0
+    optimizer = module.configure_optimizers()
+    assert sum(p.numel() for group in optimizer.param_groups for p in group["params"]) == 2 * 8 * 64 + 2 * 64
+    checkpoint = module.model.prompts.to_checkpoint({"n_prompt": 8, "width": 64})
+    assert checkpoint.deep.shape == (1, 2, 64)
