@@ -72,3 +72,17 @@ def test_test_writes_results_per_class_before_logging(tmp_path):
         assert table[column].between(0, 100).all()
     assert (tmp_path / "run" / "test_results.md").read_text().startswith("| dataset | class |")
     assert module.test_results is not None
+
+
+def test_bf16_mixed_fit_writes_a_small_checkpoint_that_loads_weights_only(tmp_path):
+    module = Tipsomaly(backbone=TipsSpec(**tiny_files("mlp")), image_size=IMAGE_SIZE, results_dir=str(tmp_path / "run"))
+    trainer = L.Trainer(
+        max_epochs=1, accelerator="cpu", precision="bf16-mixed", logger=False, default_root_dir=tmp_path,
+        enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=_data(tmp_path))
+    (checkpoint,) = tmp_path.rglob("*.ckpt")
+    assert checkpoint.stat().st_size < 100_000  # the prompts, not the backbone
+    restored = Tipsomaly.load_from_checkpoint(checkpoint, weights_only=True)
+    torch.testing.assert_close(restored.model.prompts.normal, module.model.prompts.normal)
+    assert restored.model.uses_learned_prompts

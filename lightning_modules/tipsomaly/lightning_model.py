@@ -6,6 +6,7 @@ The math lives in `TipsomalyModel` (torch_model.py) and the plain modules beside
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import math
 from pathlib import Path
 
@@ -32,19 +33,18 @@ def _close_process_group() -> None:
         dist.destroy_process_group()
 
 
-def _levels(levels) -> tuple[str, ...]:
-    if levels is None or levels == "both":
+def _levels(spec) -> tuple[str, ...]:
+    """The metric levels a test set supports (a DatasetSpec's image_level / pixel_level); both without a spec."""
+    if spec is None:
         return ("image", "pixel")
-    if isinstance(levels, str):
-        return (levels,)
-    return tuple(levels)
+    return tuple(level for level, on in (("image", spec.image_level), ("pixel", spec.pixel_level)) if on)
 
 
 class Tipsomaly(L.LightningModule):
     """Frozen TIPS + trainable pixel prompts; scores, maps, prompt learning and evaluation.
 
     Args:
-        backbone: which TIPS checkpoint (official name + folder, or explicit paths).
+        backbone: which TIPS checkpoint (official name + folder, or explicit paths); a TipsSpec or its fields.
         image_size: the square input size S (a multiple of 14; 518 in the paper).
         fixed_prompts: default prompt ensemble ("industrial", "medical", "object_agnostic");
             a test set may name its own.
@@ -67,7 +67,7 @@ class Tipsomaly(L.LightningModule):
 
     def __init__(
         self,
-        backbone: TipsSpec,
+        backbone: TipsSpec | dict,
         image_size: int = 518,
         fixed_prompts: str = "industrial",
         prompt_method: str = "concat",
@@ -94,8 +94,11 @@ class Tipsomaly(L.LightningModule):
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         if image_size % 14:
             raise ValueError(f"image_size must be a multiple of the patch size 14, got {image_size}; e.g. {round(image_size / 14) * 14}")
-        self.save_hyperparameters()
-        tips = backbone.load()
+        self.backbone_spec = backbone if isinstance(backbone, TipsSpec) else TipsSpec(**backbone)
+        self.save_hyperparameters(ignore=["backbone"])
+        # plain values only, so Lightning checkpoints load with torch.load(weights_only=True)
+        self.hparams["backbone"] = dataclasses.asdict(self.backbone_spec)
+        tips = self.backbone_spec.load()
         cache = FeatureCache(feature_cache, feature_cache_dir, backbone_key=file_identity(tips.files.vision))
         self.model = TipsomalyModel(
             tips,
@@ -134,7 +137,7 @@ class Tipsomaly(L.LightningModule):
             "prompt_method": h.prompt_method,
             "n_prompt": h.n_prompt,
             "width": self.model.tips.text_width,
-            "backbone": h.backbone.label,
+            "backbone": self.backbone_spec.label,
             "image_size": h.image_size,
             "fixed_prompts": h.fixed_prompts,
             "epoch": self.current_epoch + 1,
@@ -199,7 +202,7 @@ class Tipsomaly(L.LightningModule):
         out = self.model(batch.image, batch.class_name, fixed_prompts=fixed_prompts)
         self.evaluation.update(
             dataset,
-            _levels(getattr(spec, "levels", None)),
+            _levels(spec),
             list(batch.class_name),
             out.pred_score,
             batch.label,
