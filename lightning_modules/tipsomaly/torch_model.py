@@ -114,7 +114,9 @@ class TipsomalyModel(nn.Module):
         ensemble = resolve_ensemble(ensemble or self.fixed_prompts)
         if ensemble not in self._fixed:
             self._fixed[ensemble] = FixedPromptFeatures(self.tips.encode_text, ensemble)
-        return normalize_text(self._fixed[ensemble](list(class_names)))
+        features = self._fixed[ensemble](list(class_names))
+        # cached where first encoded; follow the model if it has moved since (e.g. CPU -> GPU)
+        return normalize_text(features.to(self.tips.text.token_embedding.weight.device))
 
     def learned_text_features(self, ensemble=None) -> Tensor:
         """[1, 2, D] unit learned features. Differentiable when gradients are on; otherwise cached
