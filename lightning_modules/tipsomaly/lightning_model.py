@@ -33,6 +33,12 @@ def _close_process_group() -> None:
         dist.destroy_process_group()
 
 
+# Lightning leaves the process group alive at exit, where torch can abort ("terminate called without
+# an active exception", seen with gloo on CPU); close it while the interpreter lives. Registered once
+# per process (spawned DDP workers import this module too).
+atexit.register(_close_process_group)
+
+
 def _levels(spec) -> tuple[str, ...]:
     """The metric levels a test set supports (a DatasetSpec's image_level / pixel_level); both without a spec."""
     if spec is None:
@@ -117,11 +123,6 @@ class Tipsomaly(L.LightningModule):
             self.load_prompts(prompt_checkpoint)
         self.evaluation: ClassMetrics | None = None
         self.test_results = None  # the last test's results table (pandas)
-
-    def setup(self, stage: str) -> None:
-        # Lightning leaves the process group alive at exit, where torch can abort ("terminate called
-        # without an active exception", seen with gloo on CPU); close it while the interpreter lives.
-        atexit.register(_close_process_group)
 
     # -- prompts ------------------------------------------------------------------------------
     def load_prompts(self, path: str) -> None:

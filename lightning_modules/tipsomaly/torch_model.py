@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_modules.tips import TipsModel
+from lightning_modules.tips.vision_tower import PATCH_SIZE
 
 from .feature_cache import FeatureCache
 from .fixed_prompts import FixedPromptFeatures, resolve_ensemble
@@ -106,7 +107,7 @@ class TipsomalyModel(nn.Module):
         else:
             dtype = self.tips.vision.cls_token.dtype
             first, second, patches = self.feature_cache.lookup(image_paths, size, dtype, images.device, compute)
-        grid = (size[0] // 14, size[1] // 14)
+        grid = (size[0] // PATCH_SIZE, size[1] // PATCH_SIZE)
         return VisualFeatures(normalize_visual(first[:, None]), normalize_visual(second[:, None]), normalize_visual(patches), grid)
 
     def fixed_text_features(self, class_names: list[str], ensemble=None) -> Tensor:
@@ -162,7 +163,7 @@ class TipsomalyModel(nn.Module):
             raise ValueError("prompt_method='none' has no learnable prompts to train; choose concat, sumate or entire_learnable")
         visual = self.visual_features(images, image_paths)
         temperature = self.tips.temperature
-        learned = normalize_text(self.prompts.text_features(self.tips, self.fixed_prompts))[None]
+        learned = self.learned_text_features()
         global_probabilities = torch.cat(
             [state_probabilities(visual.first, learned, temperature), state_probabilities(visual.second, learned, temperature)], dim=1
         )
