@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test benchmark clean
+.PHONY: install test demo benchmark clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The whole pipeline on generated data and a tiny random TIPS model (about a minute on 2 CPU cores).
+demo: $(STAMP)
+	$(VENV)/bin/tipsomaly demo
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/pixel_metrics.py

@@ -13,7 +13,7 @@ from datamodules.datamodule import AnomalyDataModule
 from datamodules.dataset import AnomalyDataset
 from datamodules.errors import DatasetLayoutError
 from datamodules.readers import FORMATS, read_samples
-from datamodules.sampler import NonRepeatingDistributedSampler
+from datamodules.sampler import NonRepeatingDistributedSampler, StableShardSampler
 from datamodules.spec import DatasetSpec
 from datamodules.summary import summarize
 from datamodules.synthetic import make_synthetic_dataset
@@ -27,6 +27,7 @@ __all__ = [
     "DatasetSpec",
     "Item",
     "NonRepeatingDistributedSampler",
+    "StableShardSampler",
     "collate",
     "make_synthetic_dataset",
     "read_samples",

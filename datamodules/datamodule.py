@@ -18,7 +18,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from datamodules.batch import collate
 from datamodules.dataset import AnomalyDataset
 from datamodules.resize import RESIZE_MODES, ResizeMode
-from datamodules.sampler import NonRepeatingDistributedSampler
+from datamodules.sampler import NonRepeatingDistributedSampler, StableShardSampler
 from datamodules.spec import DatasetSpec
 
 SpecList = Optional[list[DatasetSpec]]
@@ -44,6 +44,10 @@ class AnomalyDataModule(L.LightningDataModule):
         allow_train_test_overlap: allow a train set that reads the same data as a test set. Refused by default:
             the prompts would be trained on the very images they are scored on.
         pin_memory: pin batches in page-locked memory for faster host-to-GPU copies.
+        shuffle: shuffle the training images each epoch (default True). The reference does not shuffle; the
+            paper configs set False. Under DDP each rank keeps its own shard in every epoch (shuffled within it),
+            so the frozen-feature cache serves every epoch after the first.
+        predict_sets: sets to score without evaluation (`predict`), e.g. {name: line3, format: images, root: ...}.
 
     Each set is a `DatasetSpec` or a plain mapping with its fields ({name, format, root, ...}).
     """
@@ -59,11 +63,14 @@ class AnomalyDataModule(L.LightningDataModule):
         resize: ResizeMode = "reference",
         allow_train_test_overlap: bool = False,
         pin_memory: bool = False,
+        shuffle: bool = True,
+        predict_sets: SpecList = None,
     ) -> None:
         super().__init__()
         self.train_sets = _specs(train_sets, "train_sets")
         self.test_sets = _specs(test_sets, "test_sets")
         self.val_sets = _specs(val_sets, "val_sets")
+        self.predict_sets = _specs(predict_sets, "predict_sets")
         if image_size < 1 or batch_size < 1:
             raise ValueError(f"image_size and batch_size must be positive, got {image_size} and {batch_size}.")
         if resize not in RESIZE_MODES:
@@ -74,11 +81,13 @@ class AnomalyDataModule(L.LightningDataModule):
         self.resize = resize
         self.allow_train_test_overlap = allow_train_test_overlap
         self.pin_memory = pin_memory
+        self.shuffle = shuffle
         if not allow_train_test_overlap:
             _refuse_overlap(self.train_sets, self.test_sets)
         self.train_datasets: list[AnomalyDataset] = []
         self.val_datasets: list[AnomalyDataset] = []
         self.test_datasets: list[AnomalyDataset] = []
+        self.predict_datasets: list[AnomalyDataset] = []
 
     def setup(self, stage: Optional[str] = None) -> None:
         """Read the samples tables the stage needs (no image is decoded here)."""
@@ -88,30 +97,42 @@ class AnomalyDataModule(L.LightningDataModule):
             self.val_datasets = self._datasets(self.val_sets)
         if stage in ("test", None) and not self.test_datasets:
             self.test_datasets = self._datasets(self.test_sets)
+        if stage in ("predict", None) and not self.predict_datasets:
+            self.predict_datasets = self._datasets(self.predict_sets)
 
     def train_dataloader(self) -> DataLoader:
         if not self.train_sets:
             raise ValueError("fit needs train_sets: the datasets whose labelled test split trains the prompts.")
         self.setup("fit")
-        return self._loader(ConcatDataset(self.train_datasets), shuffle=True, persistent=True)
+        dataset = ConcatDataset(self.train_datasets)
+        if _distributed():
+            return self._loader(dataset, sampler=StableShardSampler(dataset, shuffle=self.shuffle), persistent=True)
+        return self._loader(dataset, shuffle=self.shuffle, persistent=True)
 
     def val_dataloader(self) -> list[DataLoader]:
         self.setup("validate")
-        return [self._loader(dataset, shuffle=False, persistent=True) for dataset in self.val_datasets]
+        return [self._evaluation_loader(dataset, persistent=True) for dataset in self.val_datasets]
 
     def test_dataloader(self) -> list[DataLoader]:
         if not self.test_sets:
             raise ValueError("test needs test_sets: the datasets to evaluate, one dataloader each.")
         self.setup("test")
-        return [self._loader(dataset, shuffle=False, persistent=False) for dataset in self.test_datasets]
+        return [self._evaluation_loader(dataset, persistent=False) for dataset in self.test_datasets]
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        if not self.predict_sets:
+            raise ValueError("predict needs predict_sets: the image folders to score, e.g. [{name: line3, format: images, root: /data/line3}].")
+        self.setup("predict")
+        return [self._evaluation_loader(dataset, persistent=False) for dataset in self.predict_datasets]
 
     def _datasets(self, specs: Sequence[DatasetSpec]) -> list[AnomalyDataset]:
         return [AnomalyDataset.from_spec(spec, image_size=self.image_size, resize=self.resize) for spec in specs]
 
-    def _loader(self, dataset: Dataset, *, shuffle: bool, persistent: bool) -> DataLoader:
-        sampler = None
-        if not shuffle and torch.distributed.is_available() and torch.distributed.is_initialized():
-            sampler = NonRepeatingDistributedSampler(dataset)  # type: ignore[arg-type]
+    def _evaluation_loader(self, dataset: AnomalyDataset, *, persistent: bool) -> DataLoader:
+        sampler = NonRepeatingDistributedSampler(dataset) if _distributed() else None
+        return self._loader(dataset, sampler=sampler, persistent=persistent)
+
+    def _loader(self, dataset: Dataset, *, shuffle: bool = False, sampler=None, persistent: bool) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -124,7 +145,16 @@ class AnomalyDataModule(L.LightningDataModule):
         )
 
 
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
 def _specs(values: Optional[Sequence[Union[DatasetSpec, Mapping[str, Any]]]], argument: str) -> list[DatasetSpec]:
+    if isinstance(values, (Mapping, DatasetSpec, str)):
+        raise ValueError(
+            f"{argument} must be a list of dataset specs, got one {type(values).__name__}: {values!r}; "
+            f"wrap it in a list: {argument}: [{{name: ..., format: ..., root: ...}}]"
+        )
     specs = [DatasetSpec.coerce(value) for value in values or []]
     names = [spec.name for spec in specs]
     repeated = sorted({name for name in names if names.count(name) > 1})

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Mapping
 from typing import Optional
 
 import pandas as pd
+import torch
 from torch.utils.data import Dataset
 
 from datamodules.batch import Item
 from datamodules.class_names import prompt_class_name
-from datamodules.image_io import check_mask_size, read_image, read_mask
+from datamodules.fingerprint import image_fingerprint
+from datamodules.image_io import check_mask_size, empty_mask_message, mask_is_empty, read_image, read_mask
 from datamodules.readers import SAMPLE_COLUMNS
 from datamodules.resize import RESIZE_MODES, resize_image, resize_mask
+from datamodules.plan import SetPlan
 from datamodules.spec import DatasetSpec
+from lightning_modules.metrics.regions import region_weights
 
 
 class AnomalyDataset(Dataset[Item]):
@@ -29,6 +35,12 @@ class AnomalyDataset(Dataset[Item]):
         mask_threshold: mask pixels above it are anomalous.
         pixel_level: whether the set has pixel ground truth; then a normal image's all-zero mask counts as
             ground truth (`has_mask` True) although no mask file exists.
+        fixed_prompts: the set's prompt family, carried by every item so any way of feeding the data scores alike;
+            None: the model's own family.
+        levels: the set's metric levels ("image", "pixel", "both"); default "both" with pixel_level, else "image".
+
+    Index `len(self) + i` returns sample i marked as padding (`Item.is_padding`): the distributed evaluation
+    sampler uses it to give a rank without samples one batch, which the metrics then skip.
     """
 
     def __init__(
@@ -42,6 +54,8 @@ class AnomalyDataset(Dataset[Item]):
         class_names: Optional[Mapping[str, str]] = None,
         mask_threshold: int = 0,
         pixel_level: bool = True,
+        fixed_prompts: Optional[str] = None,
+        levels: Optional[str] = None,
     ) -> None:
         missing = [column for column in SAMPLE_COLUMNS if column not in samples.columns]
         if missing:
@@ -54,6 +68,8 @@ class AnomalyDataset(Dataset[Item]):
         self.resize = resize
         self.mask_threshold = mask_threshold
         self.pixel_level = pixel_level
+        self.fixed_prompts = fixed_prompts
+        self.levels = levels or ("both" if pixel_level else "image")
         self.prompt_names = {
             name: prompt_class_name(format, name, class_names) for name in dict.fromkeys(self.samples["class_name"])
         }
@@ -79,6 +95,8 @@ class AnomalyDataset(Dataset[Item]):
             class_names=spec.class_names,
             mask_threshold=spec.mask_threshold,
             pixel_level=spec.pixel_level,
+            fixed_prompts=spec.fixed_prompts,
+            levels=spec.levels,
         )
 
     @property
@@ -89,20 +107,39 @@ class AnomalyDataset(Dataset[Item]):
     def __len__(self) -> int:
         return len(self._rows)
 
+    def evaluation_plan(self) -> SetPlan:
+        """What evaluating this set computes: its reader class names in table order and its metric levels."""
+        levels = tuple(level for level in ("image", "pixel") if self.levels in (level, "both"))
+        labels = self.samples.groupby("class_name", sort=False)["label"]
+        counts = tuple((int((labels.get_group(c) == 0).sum()), int((labels.get_group(c) == 1).sum())) for c in self.prompt_names)
+        return SetPlan(dataset=self.dataset_name, classes=tuple(self.prompt_names), levels=levels, counts=counts)
+
     def __getitem__(self, index: int) -> Item:
+        if index >= len(self._rows):
+            return dataclasses.replace(self[index - len(self._rows)], is_padding=True)
         image_path, mask_path, class_name, label = self._rows[index]
         image = read_image(image_path)
         mask = None
         if mask_path is not None:
             mask = read_mask(mask_path, self.mask_threshold)
             check_mask_size(mask, image, mask_path, image_path)
+            if label == 1 and mask_is_empty(mask):
+                warnings.warn(empty_mask_message(mask_path, image_path, self.mask_threshold), stacklevel=2)
+        image = resize_image(image, self.image_size, self.resize)
+        mask = resize_mask(mask, self.image_size, self.resize)
         return Item(
-            image=resize_image(image, self.image_size, self.resize),
-            mask=resize_mask(mask, self.image_size, self.resize),
+            image=image,
+            mask=mask,
             label=int(label),
-            class_name=self.prompt_names[class_name],
+            class_name=class_name,
             dataset_name=self.dataset_name,
             image_path=image_path,
             index=int(index),
             has_mask=mask_path is not None or (label == 0 and self.pixel_level),
+            prompt_name=self.prompt_names[class_name],
+            fixed_prompts=self.fixed_prompts or "",
+            levels=self.levels,
+            fingerprint=image_fingerprint(image),
+            # AUPRO's region weights need connected components, a CPU job: done here, off the model's path
+            region_weights=torch.from_numpy(region_weights(mask.numpy())) if self.pixel_level else None,
         )

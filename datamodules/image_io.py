@@ -80,7 +80,18 @@ def check_mask_size(mask: np.ndarray, image: Image.Image, mask_path: str, image_
         )
 
 
-def header_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(width, height) read from the file header only, without decoding the pixels."""
-    with _decoding(path, "file"), Image.open(path) as image:
-        return image.size
+def mask_is_empty(mask: np.ndarray) -> bool:
+    """Whether a binary mask (bool [H, W] from `read_mask`) has no anomalous pixel.
+
+    An anomalous image whose mask is empty counts its defect as normal pixels in every pixel metric; callers
+    warn with `empty_mask_message` (the reference takes such masks as they are).
+    """
+    return not bool(np.any(mask))
+
+
+def empty_mask_message(mask_path: str | os.PathLike, image_path: str | os.PathLike, threshold: int) -> str:
+    """One line naming an anomalous image whose mask has no pixel above `threshold`, and the fix."""
+    return (
+        f"mask '{mask_path}' of anomalous image '{image_path}' has no pixel above {threshold}, so its defect "
+        "counts as normal pixels. Fix: restore the original mask, lower mask_threshold, or drop the image."
+    )

@@ -6,6 +6,7 @@ Names are imported on first use, so `import lightning_modules.metrics` does not 
 import importlib
 
 _EXPORTS = {
+    "Detector": "lightning_modules.deploy",
     "Tipsomaly": "lightning_modules.tipsomaly",
     "TipsSpec": "lightning_modules.tips",
     "load_tips": "lightning_modules.tips",

@@ -16,5 +16,24 @@ def test_notebook_runs(path, monkeypatch):
     for cell in json.loads(path.read_text())["cells"]:
         if cell["cell_type"] == "code":
             exec(compile("".join(cell["source"]), f"{path.name}", "exec"), namespace)
-    assert namespace["model"].test_results is not None
+    if path.name == "results.ipynb":
+        _check_results_notebook(namespace)
+        return
+    table = namespace["model"].test_results
+    assert list(table["class"]) == ["grid_texture", "round_object", "mean", "mean"]
+    assert table["pixel_auroc"].between(0, 100).all() and table["image_auroc"].notna().all()
     assert os.path.isfile(Path(namespace["work"]) / "run" / "test_results.csv")
+    assert os.path.isfile(Path(namespace["work"]) / "run" / "prompts" / "learnable_prompts_epoch2.pt")
+
+
+def _check_results_notebook(namespace: dict) -> None:
+    """results.ipynb on the two results folders it generates: Table 1 layout, paper comparison, bars, overlays."""
+    table1 = namespace["table1"]
+    assert list(table1.index) == ["VAND", "AnomalyCLIP", "AdaCLIP", "TIPS (paper)", "local_to_global", "global_only"]
+    assert set(table1.columns.get_level_values("dataset")) == {"VisA", "KSDD"}  # our "sdd" is the paper's KSDD
+    assert table1.loc["TIPS (paper)", ("VisA", "image_auroc")] == 87.7
+    assert table1.loc["global_only", ("VisA", "image_auroc")] != table1.loc["local_to_global", ("VisA", "image_auroc")]
+    comparison = namespace["comparison"]
+    assert set(comparison["paper_dataset"]) == {"VisA", "KSDD"} and comparison["difference"].notna().all()
+    assert len(namespace["charts"]) == 2 and all(chart.startswith("<svg") for chart in namespace["charts"])
+    assert len(namespace["overlays"]) == 6 and "<img src='data:image/png;base64," in namespace["ImageGrid"](namespace["overlays"])._repr_html_()

@@ -51,6 +51,7 @@ READERS: dict[str, Callable[..., pd.DataFrame]] = {
     "tn3k": read_tn3k,
     "meta_json": read_meta_json,
     "folder": read_folder,
+    "images": __import__("datamodules.readers.images", fromlist=["read_images"]).read_images,  # unlabelled, predict only
 }
 FORMATS = tuple(READERS)
 

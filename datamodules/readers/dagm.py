@@ -24,11 +24,14 @@ import pandas as pd
 from datamodules.readers.pairing import (
     DatasetLayoutError,
     absolute_root,
+    case_variant,
     first_existing_dir,
     list_images,
     name_list,
     pair_masks,
     samples_table,
+    subfolders,
+    warn_skipped,
 )
 
 EXPECTED = "Class1/Test/*.PNG with Class1/Test/Label/*_label.PNG (and Labels.txt), likewise for each class"
@@ -37,16 +40,30 @@ EXPECTED = "Class1/Test/*.PNG with Class1/Test/Label/*_label.PNG (and Labels.txt
 def read_dagm(root: str | os.PathLike, *, allow_missing_masks: bool = False) -> pd.DataFrame:
     """One row per DAGM test image; class names are the class folders ('Class1', ...)."""
     root_dir = absolute_root(root, "dagm", EXPECTED)
-    classes = []
-    for class_dir in sorted((d for d in root_dir.iterdir() if d.is_dir()), key=lambda d: d.name):
-        test_dir = first_existing_dir([class_dir / "Test", class_dir / "test", class_dir / class_dir.name / "Test"])
+    classes, without_test = [], []
+    for class_dir in subfolders(root_dir):
+        candidates = [class_dir / "Test", class_dir / "test", class_dir / class_dir.name / "Test"]
+        test_dir = first_existing_dir(candidates)
         if test_dir is not None:
             classes.append((class_dir.name, test_dir))
+            continue
+        variant = case_variant(class_dir / "Test")
+        if variant is not None:
+            raise DatasetLayoutError(
+                f"'{class_dir}' holds '{variant.name}/' where DAGM has 'Test/'; names are case-sensitive. "
+                f"Fix: rename '{variant}' to '{class_dir / 'Test'}'."
+            )
+        if first_existing_dir([class_dir / "Train", class_dir / "train"]) is not None:
+            without_test.append(class_dir)
     if not classes:
         raise DatasetLayoutError(
             f"no class folder holding a 'Test' folder under '{root_dir}'; expected {EXPECTED}. "
             "Fix: pass the folder that holds Class1 ... Class10 as root."
         )
+    warn_skipped(
+        without_test, root_dir, "classes with a Test/ folder (they hold only Train/)",
+        "extract their Test/ folders too, or ignore this if the classes were left out on purpose.",
+    )
     rows: list[tuple] = []
     for class_name, test_dir in classes:
         rows += _class_rows(class_name, test_dir, allow_missing_masks=allow_missing_masks)
@@ -54,11 +71,17 @@ def read_dagm(root: str | os.PathLike, *, allow_missing_masks: bool = False) -> 
 
 
 def _class_rows(class_name: str, test_dir: Path, *, allow_missing_masks: bool) -> list[tuple]:
-    images = list_images(test_dir)
+    # The label folder decides which images are defective; missing it would silently make every image normal.
+    label_dir = first_existing_dir([test_dir / "Label", test_dir / "label"]) or case_variant(test_dir / "Label")
+    if label_dir is None or not label_dir.is_dir():
+        raise DatasetLayoutError(
+            f"'{test_dir}' has no 'Label' folder, so no test image of {class_name} could be told defective; expected "
+            f"{EXPECTED}. Fix: re-extract {class_name} of DAGM 2007."
+        )
+    images = list_images(test_dir, ignore=(label_dir.name,))
     if not images:
         raise DatasetLayoutError(f"'{test_dir}' holds no .PNG test images. Fix: re-extract {class_name} of DAGM 2007.")
-    label_dir = test_dir / "Label"
-    label_images = list_images(label_dir) if label_dir.is_dir() else []
+    label_images = list_images(label_dir)
     # Every image is offered a mask; those that find one are the defective images.
     masks = pair_masks(
         images, label_images, mask_folder=label_dir, expected_name="'0001_label.PNG'", allow_missing_masks=True

@@ -41,6 +41,15 @@ def read_folder(
     root_dir = absolute_root(root, "folder", EXPECTED)
     if normal_dir is None and anomalous_dir is None:
         raise DatasetLayoutError("the folder reader needs normal_dir, anomalous_dir or both; both are None.")
+    given = {argument: (root_dir / value).resolve() for argument, value in
+             (("normal_dir", normal_dir), ("anomalous_dir", anomalous_dir), ("mask_dir", mask_dir)) if value is not None}
+    for first, second in (("normal_dir", "anomalous_dir"), ("normal_dir", "mask_dir"), ("anomalous_dir", "mask_dir")):
+        if first in given and given.get(second) == given[first]:
+            # The same images read twice under two roles would count as both labels, or as their own masks.
+            raise DatasetLayoutError(
+                f"{first} and {second} are the same folder '{given[first]}'; each role needs its own folder. "
+                f"Fix: point {second} at the folder that holds the {second.removesuffix('_dir')} images."
+            )
     name = class_name or root_dir.name
     fix = "pass normal_dir / anomalous_dir / mask_dir relative to root, or None for a folder you do not have."
     rows: list[tuple] = []
@@ -61,4 +70,6 @@ def read_folder(
         rows += [(image, mask, name, anomalous_path.name, 1) for image, mask in zip(images, masks)]
     if not rows:
         raise DatasetLayoutError(f"no .png/.jpg/.bmp/.tif images in the folders given under '{root_dir}'.")
-    return samples_table(rows, format_name="folder", root=root_dir)
+    return samples_table(
+        rows, format_name="folder", root=root_dir, both_labels=normal_dir is not None and anomalous_dir is not None
+    )

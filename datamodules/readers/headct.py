@@ -19,6 +19,7 @@ from datamodules.readers.pairing import (
     list_images,
     name_list,
     samples_table,
+    warn_skipped,
 )
 
 EXPECTED = "labels.csv (id, hemorrhage) and head_ct/000.png ... (or head_ct/head_ct/000.png)"
@@ -48,9 +49,20 @@ def read_headct(root: str | os.PathLike) -> pd.DataFrame:
             raise DatasetLayoutError(
                 f"'{csv_path}' line {line}: '{raw_id},{raw_flag}'; expected an integer id and a 0/1 hemorrhage flag."
             )
-        flags[int(raw_id)] = int(raw_flag)
+        if int(raw_id) in flags:
+            raise DatasetLayoutError(
+                f"'{csv_path}' line {line}: id {int(raw_id)} is listed twice, so its label is ambiguous. "
+                "Fix: re-extract labels.csv from the archive."
+            )
+        flags[int(raw_id)] = int(raw_flag.strip())
 
-    images = {int(p.stem): p for p in list_images(image_dir) if p.stem.isdigit()}
+    listed = list_images(image_dir, folders_expected=True)  # head_ct/ may hold the nested head_ct/ copy
+    images = {int(p.stem): p for p in listed if p.stem.isdigit()}
+    # The csv knows slices only by number; any other image could never get a label.
+    warn_skipped(
+        [p for p in listed if not p.stem.isdigit()], image_dir, "slices named by their csv id (000.png)",
+        "rename them to their id in labels.csv, or move them out.",
+    )
     unlabelled = [images[i] for i in sorted(set(images) - set(flags))]
     missing = sorted(set(flags) - set(images))
     if unlabelled or missing:

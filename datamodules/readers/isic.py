@@ -22,6 +22,7 @@ from datamodules.readers.pairing import (
     list_images,
     pair_masks,
     samples_table,
+    warn_skipped,
 )
 
 EXPECTED = (
@@ -30,6 +31,7 @@ EXPECTED = (
 CLASS_NAME = "isic"
 _IMAGE = re.compile(r"ISIC_\d+")
 _MASK = re.compile(r"ISIC_\d+_Segmentation")
+_OTHER_ANNOTATION = re.compile(r"ISIC_\d+_\w+")  # e.g. `_superpixels` of the same archives: never test data
 
 
 def read_isic(root: str | os.PathLike, *, allow_missing_masks: bool = False) -> pd.DataFrame:
@@ -37,8 +39,16 @@ def read_isic(root: str | os.PathLike, *, allow_missing_masks: bool = False) -> 
     root_dir = absolute_root(root, "isic", EXPECTED)
     image_dir = first_existing_dir([root_dir / "ISBI2016_ISIC_Part1_Test_Data"]) or root_dir
     mask_dir = first_existing_dir([root_dir / "ISBI2016_ISIC_Part1_Test_GroundTruth"]) or root_dir
-    images = [p for p in list_images(image_dir) if _IMAGE.fullmatch(p.stem)]
-    masks = [p for p in list_images(mask_dir) if _MASK.fullmatch(p.stem)]
+    in_image_dir = list_images(image_dir, folders_expected=image_dir == root_dir)
+    in_mask_dir = in_image_dir if mask_dir == image_dir else list_images(mask_dir, folders_expected=mask_dir == root_dir)
+    images = [p for p in in_image_dir if _IMAGE.fullmatch(p.stem)]
+    masks = [p for p in in_mask_dir if _MASK.fullmatch(p.stem)]
+    known = {*images, *masks}
+    warn_skipped(
+        sorted({p for p in in_image_dir + in_mask_dir if p not in known and not _OTHER_ANNOTATION.fullmatch(p.stem)}),
+        image_dir, "ISIC_<digits> images or ISIC_<digits>_Segmentation masks",
+        "rename them as the ISIC archives do, or move them out.",
+    )
     if not images:
         raise DatasetLayoutError(
             f"no ISIC_<digits>.jpg images in '{image_dir}'; expected {EXPECTED}. "
@@ -49,4 +59,4 @@ def read_isic(root: str | os.PathLike, *, allow_missing_masks: bool = False) -> 
         allow_missing_masks=allow_missing_masks,
     )
     rows = [(image, mask, CLASS_NAME, "lesion", 1) for image, mask in zip(images, paired)]
-    return samples_table(rows, format_name="isic", root=root_dir)
+    return samples_table(rows, format_name="isic", root=root_dir, both_labels=False)

@@ -28,10 +28,11 @@ from datamodules.readers.mvtec import read_class_folders
 from datamodules.readers.pairing import (
     DatasetLayoutError,
     absolute_root,
-    is_image_file,
+    list_images,
     name_list,
     pairing_key,
     samples_table,
+    subfolders,
 )
 
 EXPECTED = (
@@ -45,9 +46,7 @@ _PART_FOLDER = re.compile(r"kos\d+", re.IGNORECASE)
 def read_ksdd(root: str | os.PathLike, *, allow_missing_masks: bool = False) -> pd.DataFrame:
     """One row per KolektorSDD surface image, from the native layout or the MVTec-style copy."""
     root_dir = absolute_root(root, "ksdd", EXPECTED)
-    part_dirs = sorted(
-        (d for d in root_dir.iterdir() if d.is_dir() and _PART_FOLDER.fullmatch(d.name)), key=lambda d: d.name
-    )
+    part_dirs = [d for d in subfolders(root_dir) if _PART_FOLDER.fullmatch(d.name)]
     if part_dirs:
         return samples_table(
             [row for part_dir in part_dirs for row in _part_rows(part_dir)], format_name="ksdd", root=root_dir
@@ -63,7 +62,7 @@ def read_ksdd(root: str | os.PathLike, *, allow_missing_masks: bool = False) -> 
 
 
 def _part_rows(part_dir: Path) -> list[tuple]:
-    files = [p for p in part_dir.iterdir() if p.is_file() and is_image_file(p)]
+    files = list_images(part_dir)
     labels = {pairing_key(p): p for p in files if p.stem.lower().endswith("_label")}
     images = sorted((p for p in files if not p.stem.lower().endswith("_label")), key=lambda p: p.name)
     unlabelled = [image for image in images if pairing_key(image) not in labels]

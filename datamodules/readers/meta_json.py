@@ -57,9 +57,10 @@ def read_meta_json(
             absent = [name for name in ENTRY_FIELDS if name not in entry] if isinstance(entry, dict) else ENTRY_FIELDS
             if absent:
                 raise DatasetLayoutError(f"{where} lacks {list(absent)}; each entry needs {', '.join(ENTRY_FIELDS)}.")
-            anomaly = int(entry["anomaly"])
-            if anomaly not in (0, 1):
+            # Compared, not converted: int("true") would be a raw ValueError and int(0.5) a silent 0.
+            if entry["anomaly"] not in (0, 1, "0", "1"):
                 raise DatasetLayoutError(f"{where}: anomaly is {entry['anomaly']!r}; expected 0 or 1.")
+            anomaly = int(entry["anomaly"])
             image = root_dir / entry["img_path"]  # an absolute img_path replaces root_dir
             if not image.is_file():
                 missing_images.append(image)

@@ -6,7 +6,10 @@
     <root>/<class>/train/good/...                       never read: zero-shot uses the labelled test split only
 
 Only folders holding a `test/` folder are classes, so `license.txt`, `readme.txt` and stray folders are
-skipped. A root that itself holds `test/` is read as a single class named after the root folder.
+skipped. A root that itself holds `test/` is read as a single class named after the root folder. Nothing that
+looks like data is skipped without a word: a class folder with `Test/` (any case other than `test/`) or a
+normal folder named `Good/` is an error saying what to rename; a class folder with only `train/` or
+`ground_truth/` is named in a warning, as are files lying directly in `test/`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,12 @@ import pandas as pd
 from datamodules.readers.pairing import (
     DatasetLayoutError,
     absolute_root,
+    case_variant,
     list_images,
     pair_masks,
     samples_table,
+    subfolders,
+    warn_skipped,
 )
 
 EXPECTED = "<class>/test/good/*.png, <class>/test/<defect>/*.png and <class>/ground_truth/<defect>/*_mask.png"
@@ -44,10 +50,22 @@ def read_class_folders(
 ) -> pd.DataFrame:
     """Read `<class>/test/<normal_dir | defect>/` with masks in `<class>/ground_truth/<defect>/`."""
     root_dir = absolute_root(root, format_name, expected)
+    _refuse_case_variant(root_dir)
     if (root_dir / "test").is_dir():
         class_dirs = [root_dir]
     else:
-        class_dirs = sorted((d for d in root_dir.iterdir() if (d / "test").is_dir()), key=lambda d: d.name)
+        class_dirs, without_test = [], []
+        for folder in subfolders(root_dir):
+            _refuse_case_variant(folder)
+            if (folder / "test").is_dir():
+                class_dirs.append(folder)
+            elif (folder / "train").is_dir() or (folder / "ground_truth").is_dir():
+                without_test.append(folder)
+        if class_dirs:
+            warn_skipped(
+                without_test, root_dir, "classes with a test/ folder (they hold only train/ or ground_truth/)",
+                "extract their test/ folders too, or ignore this if the classes were left out on purpose.",
+            )
     if not class_dirs:
         raise DatasetLayoutError(
             f"no class folder holding a 'test' folder under '{root_dir}'; the {format_name} layout is {expected}. "
@@ -60,15 +78,41 @@ def read_class_folders(
     return samples_table(rows, format_name=format_name, root=root_dir)
 
 
+def _refuse_case_variant(folder: Path) -> None:
+    variant = case_variant(folder / "test")
+    if variant is not None:
+        raise DatasetLayoutError(
+            f"'{folder}' holds '{variant.name}/' where the layout has 'test/'; names are case-sensitive, so this "
+            f"class would be skipped. Fix: rename '{variant}' to '{folder / 'test'}'."
+        )
+
+
 def _class_rows(class_dir: Path, *, normal_dir: str, allow_missing_masks: bool) -> list[tuple]:
     test_dir = class_dir / "test"
     rows: list[tuple] = []
-    for defect_dir in sorted((d for d in test_dir.iterdir() if d.is_dir()), key=lambda d: d.name):
+    entries = [p for p in test_dir.iterdir() if not p.name.startswith(".")]
+    warn_skipped(
+        sorted(p for p in entries if not p.is_dir()), test_dir, f"'{normal_dir}' or defect folders",
+        f"move test images into test/{normal_dir}/ or test/<defect>/.",
+    )
+    for defect_dir in subfolders(test_dir):
+        if defect_dir.name != normal_dir and defect_dir.name.lower() == normal_dir.lower():
+            raise DatasetLayoutError(
+                f"'{defect_dir}' would be read as a defect type, since the normal images' folder is '{normal_dir}' "
+                f"(case-sensitive). Fix: rename it to '{test_dir / normal_dir}'."
+            )
         images = list_images(defect_dir)
         if defect_dir.name == normal_dir:
             rows += [(image, None, class_dir.name, "good", 0) for image in images]
             continue
         mask_dir = class_dir / "ground_truth" / defect_dir.name
+        for folder in (mask_dir.parent, mask_dir):
+            variant = case_variant(folder)
+            if variant is not None:
+                raise DatasetLayoutError(
+                    f"the masks of '{defect_dir}' belong in '{folder}', but only '{variant}' exists (names are "
+                    f"case-sensitive). Fix: rename it to '{folder.name}'."
+                )
         masks = list_images(mask_dir) if mask_dir.is_dir() else []
         paired = pair_masks(
             images,

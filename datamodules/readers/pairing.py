@@ -3,6 +3,10 @@
 Masks are paired to images by their pairing key, the file stem with one of the annotation suffixes
 `_mask`, `_label` or `_Segmentation` removed (`000_mask.png` -> `000`, `ISIC_0000003_Segmentation.png` ->
 `ISIC_0000003`). Never by sorted position: one missing or extra file would silently shift every pair after it.
+
+Nothing is dropped without a word: a broken link where an image should be is an error; files of other types
+and sub-folders found among the images are skipped with a warning naming them (`list_images`); a folder whose
+name differs from the expected one only by case ('Test/' for 'test/') is an error saying what to rename.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ __all__ = [
     "SAMPLE_COLUMNS",
     "DatasetLayoutError",
     "absolute_root",
+    "case_variant",
     "first_existing_dir",
     "is_image_file",
     "list_images",
@@ -31,6 +36,8 @@ __all__ = [
     "pairing_key",
     "require_dir",
     "samples_table",
+    "subfolders",
+    "warn_skipped",
 ]
 
 # Compared lower-case, so `.PNG` (DAGM), `.JPG` (VisA) and `.Bmp` are all found.
@@ -38,6 +45,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # Compared lower-case at the end of the stem; ISIC writes `_Segmentation`, DAGM `_label`, MVTec `_mask`.
 MASK_SUFFIXES = ("_mask", "_label", "_segmentation")
 SAMPLE_COLUMNS = ("image_path", "mask_path", "class_name", "defect_type", "label")
+# Files that share image folders in the distributed archives (Labels.txt, readme.txt, Thumbs.db, desktop.ini)
+# and are never images: skipping them needs no warning.
+NOT_DATA_SUFFIXES = (".txt", ".md", ".csv", ".json", ".db", ".ini")
 
 
 def absolute_root(root: str | os.PathLike, format_name: str, expected: str) -> Path:
@@ -52,12 +62,6 @@ def absolute_root(root: str | os.PathLike, format_name: str, expected: str) -> P
     return path
 
 
-def require_dir(path: Path, expected: str, fix: str) -> Path:
-    if not path.is_dir():
-        raise DatasetLayoutError(f"folder '{path}' does not exist; expected {expected}. Fix: {fix}")
-    return path
-
-
 def first_existing_dir(candidates: Iterable[Path]) -> Optional[Path]:
     return next((path for path in candidates if path.is_dir()), None)
 
@@ -67,9 +71,85 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def list_images(directory: Path) -> list[Path]:
-    """The image files directly inside `directory`, sorted by name (sorting only fixes the row order)."""
-    return sorted((p for p in directory.iterdir() if p.is_file() and is_image_file(p)), key=lambda p: p.name)
+def _refuse_broken_link(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise DatasetLayoutError(
+            f"'{path}' is a broken link: it points to '{os.readlink(path)}', which does not exist. "
+            "Fix: restore the file it points to, or remove the link (a missing image would change every metric)."
+        )
+
+
+def warn_skipped(skipped: Sequence[Path], where: Path, expected: str, fix: str) -> None:
+    """One warning naming what was found in `where` but not read (`expected` says what is read there)."""
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} in '{where}' skipped, not {expected}: "
+            f"{name_list(skipped)}. Fix: {fix}",
+            stacklevel=3,
+        )
+
+
+def list_images(directory: Path, *, ignore: Sequence[str] = (), folders_expected: bool = False) -> list[Path]:
+    """The image files directly inside `directory`, sorted by name (sorting only fixes the row order).
+
+    Hidden files, `ignore`d names and NOT_DATA_SUFFIXES files are passed over; any other file, and any
+    sub-folder unless `folders_expected`, is named in one warning (a `.webp` image or a nested folder of images
+    would otherwise be lost without a word); a broken link is an error.
+    """
+    images: list[Path] = []
+    skipped: list[Path] = []
+    for path in directory.iterdir():
+        if path.name.startswith(".") or path.name in ignore:
+            continue
+        _refuse_broken_link(path)
+        if path.is_file() and is_image_file(path):
+            images.append(path)
+        elif path.is_dir():
+            if not folders_expected:
+                skipped.append(path)
+        elif path.suffix.lower() not in NOT_DATA_SUFFIXES:
+            skipped.append(path)
+    warn_skipped(
+        sorted(skipped), directory, f"{'/'.join(IMAGE_EXTENSIONS)} image files",
+        "move them out of the dataset, or convert images to one of these types.",
+    )
+    return sorted(images, key=lambda p: p.name)
+
+
+def subfolders(directory: Path) -> list[Path]:
+    """The folders directly inside `directory`, sorted by name; a broken link among them is an error."""
+    folders = []
+    for path in directory.iterdir():
+        if path.name.startswith("."):
+            continue
+        _refuse_broken_link(path)
+        if path.is_dir():
+            folders.append(path)
+    return sorted(folders, key=lambda p: p.name)
+
+
+def case_variant(path: Path) -> Optional[Path]:
+    """A sibling whose name differs from `path`'s only by case ('Test' for 'test'), when `path` does not exist.
+
+    On a case-sensitive file system such a folder is invisible to a reader looking for `path`, so a whole class
+    or split would vanish; readers turn a variant into an error saying what to rename.
+    """
+    if path.exists() or not path.parent.is_dir():
+        return None
+    wanted = path.name.lower()
+    return next((p for p in sorted(path.parent.iterdir()) if p.name.lower() == wanted and p.name != path.name), None)
+
+
+def require_dir(path: Path, expected: str, fix: str) -> Path:
+    if not path.is_dir():
+        variant = case_variant(path)
+        if variant is not None:
+            raise DatasetLayoutError(
+                f"folder '{path}' does not exist but '{variant.name}' does; expected {expected}, and names are "
+                f"case-sensitive. Fix: rename '{variant}' to '{path.name}'."
+            )
+        raise DatasetLayoutError(f"folder '{path}' does not exist; expected {expected}. Fix: {fix}")
+    return path
 
 
 def pairing_key(path: str | os.PathLike) -> str:
@@ -138,11 +218,15 @@ def pair_masks(
     return paired
 
 
-def samples_table(rows: Sequence[tuple], *, format_name: str, root: Path) -> pd.DataFrame:
+def samples_table(
+    rows: Sequence[tuple], *, format_name: str, root: Path, both_labels: bool = True
+) -> pd.DataFrame:
     """The samples table from (image_path, mask_path, class_name, defect_type, label) rows.
 
     Paths become absolute strings, `label` int64 in {0, 1}; rows repeating an image path are dropped (the
-    first is kept) with a warning, since a duplicated image would count twice in every metric.
+    first is kept) with a warning, since a duplicated image would count twice in every metric. With
+    `both_labels` (every layout with normal and anomalous images), a class holding only one of the two is
+    named in a warning: its image metrics are undefined and the results table leaves it out of the means.
     """
     if not rows:
         raise DatasetLayoutError(f"no test images found for the {format_name} layout under '{root}'.")
@@ -171,4 +255,19 @@ def samples_table(rows: Sequence[tuple], *, format_name: str, root: Path) -> pd.
             stacklevel=3,
         )
         table = table.loc[~duplicated]
+    if both_labels:
+        _warn_single_label_classes(table, format_name, root)
     return table.reset_index(drop=True)
+
+
+def _warn_single_label_classes(table: pd.DataFrame, format_name: str, root: Path) -> None:
+    labels = table.groupby("class_name", sort=False)["label"].agg(["min", "max"])
+    for value, missing in ((0, "anomalous"), (1, "normal")):
+        single = [str(name) for name, row in labels.iterrows() if row["min"] == row["max"] == value]
+        if single:
+            warnings.warn(
+                f"{format_name} class(es) {single} under '{root}' have no {missing} test images, so their image "
+                "AUROC/AP/F1-max are undefined; the results table leaves them out of the image means and says so. "
+                f"Fix: restore the {missing} images if they are missing.",
+                stacklevel=3,
+            )

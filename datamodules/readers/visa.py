@@ -13,6 +13,7 @@ indices rather than 255, so they are binarised with != 0 (spec.MASK_THRESHOLDS).
 from __future__ import annotations
 
 import os
+import warnings
 
 import pandas as pd
 
@@ -53,6 +54,14 @@ def read_visa(
         )
     table = table.apply(lambda column: column.str.strip())
     test = table[table["split"] == "test"]
+    other = sorted(set(table["split"]) - {"train", "test"})
+    if other:
+        # 1cls.csv has only train and test rows; a split spelt otherwise ('Test') would drop its images.
+        warnings.warn(
+            f"'{csv_path}' has {int(table['split'].isin(other).sum())} row(s) with split {other}, which are not read "
+            "(only split == 'test' is). Fix: use the 1cls.csv from VisA_20220922.tar unchanged.",
+            stacklevel=2,
+        )
     if test.empty:
         splits = sorted(set(table["split"]))
         raise DatasetLayoutError(f"'{csv_path}' has no rows with split == 'test'; its splits are {splits}.")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from datamodules.readers.pairing import DatasetLayoutError, list_images, samples_table
+from datamodules.readers.pairing import DatasetLayoutError, case_variant, list_images, samples_table
 
 
 def read_yes_no_folders(
@@ -21,9 +21,11 @@ def read_yes_no_folders(
     for subfolder, label in (("no", 0), ("yes", 1)):
         directory = folder / subfolder
         if not directory.is_dir():
+            variant = case_variant(directory)
+            fix = f"rename '{variant.name}' to '{subfolder}'" if variant else "pass the folder that holds both as root"
             raise DatasetLayoutError(
                 f"folder '{directory}' does not exist; the {format_name} layout is yes/ (tumour) and no/ "
-                f"(healthy) image folders. Fix: pass the folder that holds both as root."
+                f"(healthy) image folders, names case-sensitive. Fix: {fix}."
             )
         images = list_images(directory)
         if not images:

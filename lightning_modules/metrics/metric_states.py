@@ -1,13 +1,27 @@
-"""What ImageMetrics and PixelMetrics share about their torchmetrics states.
+"""How ImageMetrics and PixelMetrics keep exact states, through public torch / torchmetrics behaviour only.
 
-States are float64 and stay float64: counts are exact integers up to 2**53, scores keep their
-given precision, and one dtype everywhere lets torchmetrics gather from a rank that saw no
-sample (it fills an empty list state with a tensor of the metric's dtype).
+Every state is an int64 tensor (or a list of them): counts are stored as counts, and float64 values
+as their bit patterns (``to_bits`` / ``from_bits``, a reinterpretation, so no value changes). Why:
+
+- ``Module.to(dtype=...)``, which Lightning's "bf16-true" / "16-true" precision applies to the
+  whole LightningModule, casts floating-point tensors only (torch documents this); torchmetrics
+  moves states with the same function. Integer states therefore keep their dtype: a bfloat16
+  histogram would stop counting at 256, bfloat16 image scores would turn into ties.
+- Reductions across processes: counts use torchmetrics' "sum"; float64 sums, minima and maxima
+  are callables on the stacked bit patterns (``sum_of_bits`` ...), which torchmetrics applies to
+  the states of all ranks stacked along dim 0 (and to (global, local) in ``forward``).
+- List states: before a gather, torchmetrics replaces the empty list of a rank that saw no
+  sample with an empty tensor of ``Metric.dtype`` (float32, or bfloat16 when the module was
+  built under Lightning's bf16-true init context), which then meets int64 tensors from the other
+  ranks. ``ExactStateMetric`` keeps one empty int64 tensor in every list state instead (added
+  after ``add_state`` and after every ``reset``), so every rank gathers int64.
+
+``tests/metrics/test_metric_states.py`` pins these behaviours on the installed torch and
+torchmetrics.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -16,30 +30,63 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 
-class Float64StateMetric(Metric):
-    """A Metric whose states follow the module's device but never its dtype.
+def to_bits(values: Tensor) -> Tensor:
+    """Any real tensor -> int64 tensor of the same shape holding the bits of its float64 values."""
+    return values.to(torch.float64).view(torch.int64)
 
-    Lightning's "16-true" / "bf16-true" precision calls ``module.to(dtype=...)``, which
-    torchmetrics applies to metric states too: bfloat16 histogram counts would stop counting
-    at 256. Here states (and their defaults) only move device.
+
+def from_bits(bits: Tensor) -> Tensor:
+    """The inverse of ``to_bits``: int64 [...] -> float64 [...]."""
+    return bits.view(torch.float64)
+
+
+def sum_of_bits(stacked: Tensor) -> Tensor:
+    """dist_reduce_fx: float64 sum over dim 0 of states stored as bits; int64 [R, ...] -> int64 [...]."""
+    return to_bits(from_bits(stacked).sum(0))
+
+
+def min_of_bits(stacked: Tensor) -> Tensor:
+    """dist_reduce_fx: float64 minimum over dim 0 of states stored as bits."""
+    return to_bits(from_bits(stacked).amin(0))
+
+
+def max_of_bits(stacked: Tensor) -> Tensor:
+    """dist_reduce_fx: float64 maximum over dim 0 of states stored as bits."""
+    return to_bits(from_bits(stacked).amax(0))
+
+
+class ExactStateMetric(Metric):
+    """A Metric whose states are int64 tensors and lists of int64 tensors (see the module docstring).
+
+    ``add_list_state(name)`` declares a "cat" list state that always holds at least one (empty)
+    int64 tensor. ``set_dtype`` is refused: it would cast the bit patterns as numbers.
     """
 
     def __init__(self, **kwargs: Any) -> None:
+        refuse_unsafe_options(type(self).__name__, kwargs)
         super().__init__(**kwargs)
-        self._dtype = torch.float64  # the dtype torchmetrics gives an empty list state before a gather
+        self._list_states: list[str] = []
 
-    def _apply(self, fn: Callable, exclude_state: Any = ()) -> Metric:
-        this = super()._apply(fn, exclude_state=tuple(self._defaults))
-        device = fn(torch.zeros(1, device=this.device)).device
+    def add_list_state(self, name: str) -> None:
+        self.add_state(name, [], dist_reduce_fx="cat")
+        self._list_states.append(name)
+        getattr(self, name).append(torch.zeros(0, dtype=torch.int64, device=self.device))
 
-        def move(value: Tensor | list[Tensor]) -> Tensor | list[Tensor]:
-            return value.to(device) if isinstance(value, Tensor) else [v.to(device) for v in value]
+    def reset(self) -> None:
+        super().reset()
+        for name in self._list_states:
+            getattr(self, name).append(torch.zeros(0, dtype=torch.int64, device=self.device))
 
-        for key, default in this._defaults.items():
-            this._defaults[key] = move(default)
-            setattr(this, key, move(getattr(this, key)))
-        this._device, this._dtype = device, torch.float64
-        return this
+    def set_dtype(self, dst_type: Any) -> Metric:
+        raise TypeError(
+            f"lightning_modules/metrics: {type(self).__name__} keeps exact int64 states (counts and float64 "
+            f"bit patterns) that set_dtype({dst_type}) would corrupt; drop the call, the states need no dtype."
+        )
+
+    def list_state(self, name: str) -> Tensor:
+        """A list state as one int64 tensor (a list before a sync, a tensor after one)."""
+        value = getattr(self, name)
+        return dim_zero_cat(value) if isinstance(value, list) else value
 
 
 def refuse_unsafe_options(metric_name: str, kwargs: dict[str, Any]) -> None:
@@ -57,10 +104,3 @@ def refuse_unsafe_options(metric_name: str, kwargs: dict[str, Any]) -> None:
                 f"runs or adds per-step collectives); drop the argument, the states are small enough to "
                 f"stay on the device."
             )
-
-
-def cat_list_state(state: list[Tensor] | Tensor, device: torch.device) -> Tensor:
-    """A "cat" state (a list before sync, a tensor after) as one float64 tensor; empty if nothing was added."""
-    if isinstance(state, list) and not state:
-        return torch.zeros(0, dtype=torch.float64, device=device)
-    return dim_zero_cat(state)

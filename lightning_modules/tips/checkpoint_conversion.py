@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .errors import TipsCheckpointError
-from .presets import TEXT_PRESETS, VISION_PRESETS, heads_for_width
+from .presets import TEXT_PRESETS, VISION_PRESETS, check_head_count, heads_for_width
 from .text_tower import TextConfig
 from .vision_tower import PATCH_SIZE, VisionConfig
 
@@ -26,11 +26,22 @@ def _count_blocks(keys, pattern: str) -> int:
 
 
 def _resolve_heads(width: int, num_heads: int | None, presets: dict, field: str, path: str, arg: str) -> int:
+    """The tower's head count: the official preset's for its width, or `num_heads` for a width no preset has.
+
+    A head count cannot be read from the weights (any divisor of the width loads), and a wrong one gives wrong
+    outputs without any error, so a given count that contradicts the official preset of that width is refused.
+    """
+    found = heads_for_width(presets, width, field)
     if num_heads is not None:
+        check_head_count(arg, num_heads)
         if width % num_heads:
             raise TipsCheckpointError(f"{path}: width {width} is not divisible by {arg}={num_heads}; give a head count that divides it")
+        if found is not None and found[1] != num_heads:
+            raise TipsCheckpointError(
+                f"{path}: {arg}={num_heads} contradicts the official TIPS {found[0]} preset of width {width}, which has "
+                f"{found[1]} heads; drop {arg} (the preset is used) or give {found[1]}"
+            )
         return num_heads
-    found = heads_for_width(presets, width, field)
     if found is None:
         widths = ", ".join(f"{n}={getattr(p, field)}" for n, p in presets.items())
         raise TipsCheckpointError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zipfile
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,65 @@ class TipsFiles:
     vision: Path
     text: Path
     tokenizer: Path
+
+
+def check_naming(
+    vision_checkpoint: str | Path | None,
+    text_checkpoint: str | Path | None,
+    tokenizer: str | Path | None,
+    name: str | None,
+    checkpoint_dir: str | Path | None,
+) -> None:
+    """Refuse any mix of the two exclusive ways to name a checkpoint, without touching the disk.
+
+    One way is `name` + `checkpoint_dir`, the other all three explicit paths. A name given with a path is
+    refused rather than letting one silently win: whoever passes a path expects it to be used.
+    """
+    paths = {"vision_checkpoint": vision_checkpoint, "text_checkpoint": text_checkpoint, "tokenizer": tokenizer}
+    for argument, value in {**paths, "checkpoint_dir": checkpoint_dir}.items():
+        if value is not None and (not isinstance(value, (str, PathLike)) or not str(value)):
+            raise TipsCheckpointError(f"{argument}={value!r}: expected a file or folder path (a non-empty string)")
+    given = [argument for argument, value in paths.items() if value is not None]
+    if name is not None:
+        if not isinstance(name, str):
+            raise TipsCheckpointError(f"name={name!r}: expected an official checkpoint name such as 'tips-v2-l14'")
+        try:
+            official_stem(name)
+        except ValueError as error:
+            raise TipsCheckpointError(str(error)) from None
+        if given:
+            raise TipsCheckpointError(
+                f"name={name!r} and {', '.join(given)} were both given; name + checkpoint_dir and explicit paths are "
+                f"two exclusive ways to choose a checkpoint. Fix: drop {', '.join(given)}, or set name to null"
+            )
+        if checkpoint_dir is None:
+            raise TipsCheckpointError(f"name={name!r} needs checkpoint_dir, the folder holding the official TIPS downloads")
+        return
+    if checkpoint_dir is not None:
+        raise TipsCheckpointError(
+            f"checkpoint_dir={str(checkpoint_dir)!r} was given without name; it is only read for an official name. "
+            f"Fix: add name (one of {', '.join(OFFICIAL_CHECKPOINTS)}), or drop checkpoint_dir"
+        )
+    if len(given) < 3:
+        missing = [argument for argument in paths if argument not in given]
+        raise TipsCheckpointError(
+            f"give either name + checkpoint_dir, or all of vision_checkpoint, text_checkpoint and tokenizer "
+            f"(missing {', '.join(missing)})"
+        )
+
+
+def resolve_files(
+    vision_checkpoint: str | Path | None,
+    text_checkpoint: str | Path | None,
+    tokenizer: str | Path | None,
+    name: str | None,
+    checkpoint_dir: str | Path | None,
+) -> TipsFiles:
+    """The three files, named one way only (see `check_naming`); official files must all exist."""
+    check_naming(vision_checkpoint, text_checkpoint, tokenizer, name, checkpoint_dir)
+    if name is not None:
+        return official_files(name, checkpoint_dir)
+    return TipsFiles(*(Path(value).expanduser() for value in (vision_checkpoint, text_checkpoint, tokenizer)))
 
 
 def official_files(name: str, checkpoint_dir: str | Path) -> TipsFiles:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import TipsCheckpointError
+
 
 @dataclass(frozen=True)
 class VisionPreset:
@@ -81,3 +83,11 @@ def heads_for_width(presets: dict, width: int, width_field: str) -> tuple[str, i
         if getattr(preset, width_field) == width:
             return preset_name, preset.num_heads
     return None
+
+
+def check_head_count(argument: str, value: object) -> None:
+    """A given head count (`vision_num_heads` / `text_num_heads`) must be a positive integer; None means the preset."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise TipsCheckpointError(
+            f"{argument}={value!r}: expected a positive integer, or None to use the official preset of the width"
+        )

@@ -6,12 +6,18 @@ from dataclasses import dataclass
 
 import torch
 
+from .checkpoint_files import check_naming
+from .presets import check_head_count
 from .tips_model import TipsModel, load_tips
 
 
 @dataclass
 class TipsSpec:
-    """Either `name` + `checkpoint_dir` (an official checkpoint, e.g. `tips-v2-l14`), or explicit paths."""
+    """Either `name` + `checkpoint_dir` (an official checkpoint, e.g. `tips-v2-l14`), or all three explicit paths.
+
+    The two ways are exclusive, and head counts must be positive integers; both are checked when the spec is
+    made. The files themselves are checked by `load` (see `load_tips`).
+    """
 
     vision_checkpoint: str | None = None
     text_checkpoint: str | None = None
@@ -21,7 +27,13 @@ class TipsSpec:
     name: str | None = None
     checkpoint_dir: str | None = None
 
-    def load(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> TipsModel:
+    def __post_init__(self) -> None:
+        # Checked when the spec is made (a config is parsed), not when the model loads after data set-up.
+        check_naming(self.vision_checkpoint, self.text_checkpoint, self.tokenizer, self.name, self.checkpoint_dir)
+        check_head_count("vision_num_heads", self.vision_num_heads)
+        check_head_count("text_num_heads", self.text_num_heads)
+
+    def load(self, dtype: torch.dtype | str = torch.float32, device: str | torch.device = "cpu") -> TipsModel:
         return load_tips(
             vision_checkpoint=self.vision_checkpoint,
             text_checkpoint=self.text_checkpoint,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from .checkpoint_conversion import (
     text_config_from_arrays,
     vision_config_from_arrays,
 )
-from .checkpoint_files import TipsFiles, check_keys, official_files, read_npz
+from .checkpoint_files import TipsFiles, check_keys, read_npz, resolve_files
 from .errors import TipsCheckpointError
+from .presets import check_head_count
 from .text_tower import TipsTextTower
 from .tokenizer import TipsTokenizer
 from .vision_tower import PATCH_SIZE, TipsVisionTower
@@ -55,13 +57,21 @@ class TipsModel(nn.Module):
     def embed_dim(self) -> int:
         return self.vision.config.embed_dim
 
-    def encode_image(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode_image(self, images: torch.Tensor, check_range: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """images: float [B, 3, H, W] in [0, 1], H and W multiples of 14.
 
         Returns (first, second, patches): [B, D], [B, D], [B, H*W/196, D], not L2-normalised.
+        check_range: read the values' range first (a device sync); a training or test loop over our
+        datasets, whose images are in [0, 1] by construction, turns it off.
         """
+        if not isinstance(images, torch.Tensor):
+            raise TipsCheckpointError(f"images must be a float tensor [B, 3, H, W] in [0, 1], got {type(images).__name__}")
         if images.dim() != 4 or images.shape[1] != 3:
             raise TipsCheckpointError(f"images must be [B, 3, H, W], got shape {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise TipsCheckpointError(
+                f"images are {images.dtype}, expected float in [0, 1]; convert with images.float() / 255"
+            )
         height, width = images.shape[-2:]
         if height % PATCH_SIZE or width % PATCH_SIZE:
             fit = lambda n: max(PATCH_SIZE, round(n / PATCH_SIZE) * PATCH_SIZE)  # noqa: E731
@@ -69,13 +79,36 @@ class TipsModel(nn.Module):
                 f"image size {height}x{width} is not a multiple of the patch size 14; "
                 f"resize to e.g. {fit(height)}x{fit(width)} (224, 448 and 518 are common)"
             )
+        if check_range:
+            _check_value_range(images)
         return self.vision(images.to(self.vision.cls_token.dtype))
 
     def encode_text(self, sentences: list[str] | str) -> torch.Tensor:
         """Sentences -> [B, D] text embeddings, not L2-normalised."""
+        listed = [sentences] if isinstance(sentences, str) else sentences
+        if not isinstance(listed, (list, tuple)) or not listed or not all(isinstance(s, str) for s in listed):
+            raise TipsCheckpointError(
+                f"sentences must be a string or a non-empty list of strings, got {sentences!r:.80}"
+            )
         ids, paddings = self.tokenizer(sentences)
         device = self.text.token_embedding.weight.device
         return self.text(ids.to(device), paddings.to(device))
+
+
+# TIPS reads pixels in [0, 1]. A resize's overshoot of a few thousandths is harmless; 0-255 values or
+# mean/std-normalised images lie far outside and would be encoded as different, wrong images.
+VALUE_TOLERANCE = 0.01
+
+
+def _check_value_range(images: torch.Tensor) -> None:
+    if images.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(images.detach().float()))
+    if math.isnan(low) or math.isnan(high):
+        raise TipsCheckpointError("images hold NaN values; expected float values in [0, 1]. Fix: check the image loading")
+    if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
+        hint = "divide 0-255 images by 255" if high > 2 else "do not normalise with a mean and std; TIPS takes [0, 1]"
+        raise TipsCheckpointError(f"image values span [{low:.3g}, {high:.3g}], expected [0, 1]; {hint}")
 
 
 def _load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
@@ -86,6 +119,30 @@ def _load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -
         raise TipsCheckpointError(f"{path}: weights do not fit the tower their shapes describe ({error}); re-download the official file") from None
 
 
+# The dtypes the frozen towers can run in, by torch dtype and by the names a config file holds.
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "float64": torch.float64,
+}
+
+
+def resolve_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """A floating torch dtype from a dtype or its name ("bfloat16"), or a one-line error."""
+    resolved = DTYPES.get(dtype.removeprefix("torch.")) if isinstance(dtype, str) else dtype
+    if resolved not in DTYPES.values():
+        raise TipsCheckpointError(
+            f"dtype={dtype!r}: the TIPS towers run in {', '.join(DTYPES)}; for mixed precision keep float32 weights "
+            "and set the Trainer's precision (e.g. bf16-mixed)"
+        )
+    return resolved
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise TipsCheckpointError(f"device={device!r} is not a torch device ({error}); use e.g. 'cpu' or 'cuda:0'") from None
+
+
 def load_tips(
     vision_checkpoint: str | Path | None = None,
     text_checkpoint: str | Path | None = None,
@@ -94,42 +151,45 @@ def load_tips(
     text_num_heads: int | None = None,
     name: str | None = None,
     checkpoint_dir: str | Path | None = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str = torch.float32,
     device: str | torch.device = "cpu",
 ) -> TipsModel:
-    """Load a frozen TIPS model from explicit paths, or from an official name and download folder.
+    """Load a frozen TIPS model from explicit paths, or from an official name and download folder (not both).
 
-    Tower sizes come from the tensor shapes; head counts from the official presets unless given.
+    Tower sizes come from the tensor shapes; head counts from the official presets unless given (a given count
+    must agree with the preset of that width). Every file and size is checked before any tower is built: the
+    two towers must have the same width, since image and text embeddings are compared by cosine similarity.
     """
-    if name is not None:
-        if checkpoint_dir is None:
-            raise TipsCheckpointError(f"name={name!r} needs checkpoint_dir, the folder holding the official TIPS downloads")
-        files = official_files(name, checkpoint_dir)
-    else:
-        if None in (vision_checkpoint, text_checkpoint, tokenizer):
-            raise TipsCheckpointError(
-                "give either name + checkpoint_dir, or all of vision_checkpoint, text_checkpoint and tokenizer"
-            )
-        files = TipsFiles(Path(vision_checkpoint).expanduser(), Path(text_checkpoint).expanduser(), Path(tokenizer).expanduser())
-
+    dtype, device = resolve_dtype(dtype), resolve_device(device)
+    check_head_count("vision_num_heads", vision_num_heads)
+    check_head_count("text_num_heads", text_num_heads)
+    files = resolve_files(vision_checkpoint, text_checkpoint, tokenizer, name, checkpoint_dir)
     tips_tokenizer = TipsTokenizer(files.tokenizer)
 
+    # Both files are read before either tower is built; their tensors become the towers' weights without a copy
+    # (`assign=True`), so this holds no more memory than reading them one after the other.
     vision_arrays = read_npz(files.vision, "vision")
-    vision_config = vision_config_from_arrays(vision_arrays, str(files.vision), vision_num_heads)
-    with torch.device("meta"):  # no random init of weights that are loaded right after
-        vision = TipsVisionTower(vision_config)
-    _load_state(vision, convert_vision_arrays(vision_arrays), files.vision)
-    del vision_arrays
-
     text_arrays = read_npz(files.text, "text")
+    vision_config = vision_config_from_arrays(vision_arrays, str(files.vision), vision_num_heads)
     text_config = text_config_from_arrays(text_arrays, str(files.text), text_num_heads)
-    text_state, temperature, temperature_key = split_text_arrays(text_arrays, str(files.text))
-    del text_arrays
+    if vision_config.embed_dim != text_config.width:
+        raise TipsCheckpointError(
+            f"{files.vision} is {vision_config.embed_dim} wide but {files.text} is {text_config.width} wide; the two "
+            "towers of one TIPS checkpoint share an embedding width. Fix: give the vision and text files of the same "
+            "release (`<stem>_vision.npz` with `<stem>_text.npz`)"
+        )
     if tips_tokenizer.vocab_size > text_config.vocab_size:
         raise TipsCheckpointError(
             f"{files.tokenizer} has {tips_tokenizer.vocab_size} pieces but {files.text} embeds only "
             f"{text_config.vocab_size}; use the tokenizer released with this checkpoint"
         )
+    text_state, temperature, temperature_key = split_text_arrays(text_arrays, str(files.text))
+    del text_arrays
+
+    with torch.device("meta"):  # no random init of weights that are loaded right after
+        vision = TipsVisionTower(vision_config)
+    _load_state(vision, convert_vision_arrays(vision_arrays), files.vision)
+    del vision_arrays
     with torch.device("meta"):
         text = TipsTextTower(text_config)
     _load_state(text, text_state, files.text)

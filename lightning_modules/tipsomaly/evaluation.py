@@ -1,45 +1,72 @@
-"""Per-dataset, per-class metric bookkeeping for test and validation runs, DDP-safe."""
+"""Per-dataset, per-class metrics for test and validation runs, built before the first batch; DDP-safe.
+
+Every evaluated set declares its classes and metric levels up front (`EvaluationPlan`, read from
+the dataset when the data is set up), so every rank builds the same metrics in the same order
+and synchronises them at the end without first agreeing on what it saw.
+"""
 
 from __future__ import annotations
 
-import torch
-import torch.distributed as dist
-from torch import Tensor
+import warnings
+from dataclasses import dataclass
 
+import torch
+from torch import Tensor, nn
+
+from datamodules.plan import SetPlan
 from lightning_modules.metrics import ClassResult, ImageMetrics, PixelMetrics
 
 LEVELS = ("image", "pixel")
 
 
-class ClassMetrics:
-    """ImageMetrics and PixelMetrics per (dataset, class), created on first sight of a class.
+def plan_of(dataset, where: str) -> SetPlan:
+    """The SetPlan of a dataset that knows its classes and levels (an `AnomalyDataset`)."""
+    plan = getattr(dataset, "evaluation_plan", None)
+    if plan is None:
+        raise TypeError(
+            f"{where} wraps a {type(dataset).__name__}, which does not declare its classes and metric levels; "
+            "evaluate with datamodules.AnomalyDataset (or give the dataset an `evaluation_plan()` returning a SetPlan)"
+        )
+    return plan()
 
-    Under DDP a class may reach only some ranks; `results()` first agrees on the union of
-    classes across ranks, so every rank computes (and synchronises) the same metrics in the
-    same order.
-    """
 
-    def __init__(self, exact_pixels: bool = False, aupro_definition: str = "mvtec"):
-        self.exact_pixels = exact_pixels
-        self.aupro_definition = aupro_definition
-        self.levels: dict[str, tuple[str, ...]] = {}
-        self.metrics: dict[tuple[str, str], dict[str, object]] = {}
+@dataclass
+class ClassFailure:
+    """A class whose metrics could not be computed, and why."""
 
-    def _metrics_for(self, dataset: str, class_name: str, device: torch.device) -> dict[str, object]:
-        key = (dataset, class_name)
-        if key not in self.metrics:
-            entry = {}
-            if "image" in self.levels[dataset]:
-                entry["image"] = ImageMetrics().to(device)
-            if "pixel" in self.levels[dataset]:
-                entry["pixel"] = PixelMetrics(exact=self.exact_pixels, aupro_definition=self.aupro_definition).to(device)
-            self.metrics[key] = entry
-        return self.metrics[key]
+    dataset: str
+    class_name: str
+    error: str
+
+
+class ClassMetrics(nn.Module):
+    """ImageMetrics and PixelMetrics per (dataset, class) of the given plans."""
+
+    def __init__(self, plans: list[SetPlan], exact_pixels: bool = False, aupro_definition: str = "mvtec"):
+        super().__init__()
+        names = [plan.dataset for plan in plans]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"evaluation.py: the evaluated sets {repeated} appear twice; give each set its own name")
+        self.plans = list(plans)
+        self.keys: dict[tuple[str, str], str] = {}
+        self.counts = {(plan.dataset, c): n for plan in plans for c, n in zip(plan.classes, plan.counts)}
+        metrics = {}
+        for plan in plans:
+            for class_name in plan.classes:
+                key = f"m{len(self.keys)}"  # ModuleDict keys may not hold dots; names map here
+                self.keys[(plan.dataset, class_name)] = key
+                entry = {}
+                if "image" in plan.levels:
+                    entry["image"] = ImageMetrics()
+                if "pixel" in plan.levels:
+                    entry["pixel"] = PixelMetrics(exact=exact_pixels, aupro_definition=aupro_definition)
+                metrics[key] = nn.ModuleDict(entry)
+        self.metrics = nn.ModuleDict(metrics)
 
     def update(
         self,
-        dataset: str,
-        levels: tuple[str, ...],
+        dataset_names: list[str],
         class_names: list[str],
         scores: Tensor,
         labels: Tensor,
@@ -47,46 +74,72 @@ class ClassMetrics:
         maps: Tensor,
         masks: Tensor,
         has_mask: Tensor,
+        is_padding: list[bool] | None = None,
+        region_weights: Tensor | None = None,
+        pixel_truth: list[bool] | None = None,
     ) -> None:
-        """One batch of one dataset: scores/labels/index [B], maps/masks [B, H, W], has_mask bool [B]."""
-        self.levels[dataset] = tuple(levels)
-        for class_name in sorted(set(class_names)):
-            rows = torch.tensor([c == class_name for c in class_names], device=scores.device)
-            metrics = self._metrics_for(dataset, class_name, scores.device)
+        """One batch: names B strings (reader class names); scores/labels/index [B], maps/masks [B, H, W];
+        has_mask bool [B]; is_padding: B bools, host-side (padding rows, added so that every DDP rank has a
+        batch, are skipped); region_weights [B, H, W] AUPRO region weights precomputed by the data workers."""
+        count = len(class_names)
+        truth = pixel_truth if pixel_truth is not None else (has_mask | (labels == 0)).tolist()
+        groups: dict[tuple[str, str], list[int]] = {}
+        for i, key in enumerate(zip(dataset_names, class_names)):
+            if not (is_padding is not None and is_padding[i]):
+                groups.setdefault(key, []).append(i)
+        for key, rows in groups.items():
+            if key not in self.keys:
+                raise ValueError(
+                    f"evaluation.py: a batch holds class {key[1]!r} of set {key[0]!r}, which the set did not declare; "
+                    "evaluate each set with its own dataloader"
+                )
+            metrics = self.metrics[self.keys[key]]
             if "image" in metrics:
-                metrics["image"].update(scores[rows], labels[rows], index[rows])
+                take = _rows(rows, count, scores.device)
+                metrics["image"].update(*(t if take is None else t[take] for t in (scores, labels, index)))
             if "pixel" in metrics:
                 # a normal image's mask is all zeros; an anomalous image whose mask is missing
                 # (allowed by the user) has no pixel truth and stays out of the pixel metrics
-                pixel_rows = rows & (has_mask | (labels == 0))
-                if pixel_rows.any():
-                    metrics["pixel"].update(maps[pixel_rows], masks[pixel_rows])
+                take = _rows([i for i in rows if truth[i]], count, maps.device)
+                picked = [t if take is None else t[take] for t in (maps, masks)]
+                if region_weights is None:
+                    metrics["pixel"].update(*picked)
+                else:
+                    metrics["pixel"].update(*picked, region_weights=region_weights if take is None else region_weights[take])
 
-    def _agree_on_classes(self, device: torch.device) -> None:
-        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-            return
-        gathered: list = [None] * dist.get_world_size()
-        dist.all_gather_object(gathered, (self.levels, sorted(self.metrics)))
-        for levels, keys in gathered:
-            self.levels.update(levels)
-            for dataset, class_name in keys:
-                self._metrics_for(dataset, class_name, device)
+    def results(self) -> tuple[list[ClassResult], list[ClassFailure]]:
+        """One ClassResult per (dataset, class) in plan order, and the classes whose metrics failed.
 
-    def results(self, device: torch.device, dataset_order: list[str] | None = None) -> list[ClassResult]:
-        """Computed metrics, one ClassResult per (dataset, class): datasets in `dataset_order`
-        (then by name), classes by name. The order is the same on every rank, as the metrics'
-        synchronisation needs."""
-        self._agree_on_classes(device)
-        order = {dataset: i for i, dataset in enumerate(dataset_order or [])}
-        results = []
-        for dataset, class_name in sorted(self.metrics, key=lambda k: (order.get(k[0], len(order)), k[0], k[1])):
-            metrics = self.metrics[(dataset, class_name)]
+        Every rank must call this (metrics synchronise); all ranks hold the same synced states, so
+        a failure (e.g. NaN maps) happens on all of them alike and the other classes still count.
+        """
+        results, failures = [], []
+        for (dataset, class_name), key in self.keys.items():
+            metrics = self.metrics[key]
+            try:
+                with warnings.catch_warnings():
+                    # a class this rank never saw is expected (the plan lists every class; DDP splits them)
+                    warnings.filterwarnings("ignore", message=r".*was called before the ``update`` method.*")
+                    image = metrics["image"].compute() if "image" in metrics else None
+                    pixel = metrics["pixel"].compute() if "pixel" in metrics else None
+                note = None
+            except ValueError as error:
+                failures.append(ClassFailure(dataset, class_name, str(error)))
+                image = {k: float("nan") for k in ("auroc", "ap", "f1_max")} if "image" in metrics else None
+                pixel = {k: float("nan") for k in ("auroc", "ap", "f1_max", "aupro")} if "pixel" in metrics else None
+                note = f"metrics failed: {error}"
+            n_normal, n_anomalous = self.counts.get((dataset, class_name), (None, None))
             results.append(
-                ClassResult(
-                    dataset=dataset,
-                    class_name=class_name,
-                    image=metrics["image"].compute() if "image" in metrics else None,
-                    pixel=metrics["pixel"].compute() if "pixel" in metrics else None,
-                )
+                ClassResult(dataset=dataset, class_name=class_name, image=image, pixel=pixel, n_normal=n_normal, n_anomalous=n_anomalous, note=note)
             )
-        return results
+        return results, failures
+
+
+def _rows(rows: list[int], count: int, device: torch.device) -> Tensor | None:
+    """An index of `rows` on `device` (copied from pinned memory, so without a sync), or None for all `count` rows."""
+    if len(rows) == count:
+        return None
+    index = torch.tensor(rows, dtype=torch.long)
+    if device.type == "cuda":
+        index = index.pin_memory()
+    return index.to(device, non_blocking=True)

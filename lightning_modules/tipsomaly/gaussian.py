@@ -54,7 +54,8 @@ def gaussian_blur(maps: Tensor, sigma: float = 4.0, truncate: float = 4.0) -> Te
 
     Same result as `scipy.ndimage.gaussian_filter(m, sigma, mode="reflect", truncate=truncate)`
     on each map, to about 1e-7 in float32. Computed on `maps.device` in float32, or float64 for
-    float64 input; returned in that dtype (so bf16/fp16 maps come back as float32).
+    float64 input, whatever the autocast setting; returned in that dtype (so bf16/fp16 maps come
+    back as float32).
     `sigma=0` returns the maps unchanged, as scipy does.
     """
     if maps.dim() != 3:
@@ -71,4 +72,6 @@ def gaussian_blur(maps: Tensor, sigma: float = 4.0, truncate: float = 4.0) -> Te
     work = dtype if dtype == torch.float64 or torch.get_float32_matmul_precision() == "highest" else torch.float64
     rows = blur_matrix(maps.shape[1], float(sigma), float(truncate), work, maps.device)
     cols = blur_matrix(maps.shape[2], float(sigma), float(truncate), work, maps.device)
-    return (rows.T @ maps.to(work) @ cols).to(dtype)
+    # autocast would run these products in bf16: ~200 distinct values left on a 112 px map
+    with torch.autocast(device_type=maps.device.type, enabled=False):
+        return (rows.T @ maps.to(work) @ cols).to(dtype)

@@ -1,49 +1,32 @@
 """The Tipsomaly LightningModule: a thin shell of steps, optimiser, metrics and logging.
 
-The math lives in `TipsomalyModel` (torch_model.py) and the plain modules beside it.
+The math lives in `TipsomalyModel` (torch_model.py) and the plain modules beside it. The module
+writes no files: callbacks (`lightning_modules.callbacks`) write results tables and prompt files
+from what it computed, and loggers copy what exists.
 """
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import math
-from pathlib import Path
 
 import lightning as L
 import torch
-import torch.distributed as dist
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from lightning_modules.metrics import results_table, write_results
+from lightning_modules.metrics import results_table
 from lightning_modules.tips import TipsSpec
 
-from .evaluation import ClassMetrics
-from .feature_cache import FeatureCache, file_identity
+from .arguments import check_arguments
+from .evaluation import ClassFailure, ClassMetrics, plan_of
+from .feature_cache import DEFAULT_MAX_MEMORY_MB, FeatureCache, file_identity
 from .loss import classification_loss, l1_penalty, segmentation_loss
-from .prompt_checkpoint import load_prompt_checkpoint, save_prompt_checkpoint
+from .prompt_checkpoint import PromptCheckpoint, load_prompt_checkpoint
+from .step_output import EvaluationOutput
 from .torch_model import TipsomalyModel, TipsomalyOutput
 
-LOSSES = ("seg", "cls", "both")
 BACKBONE_PREFIX = "model.tips."
-
-
-def _close_process_group() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
-
-
-# Lightning leaves the process group alive at exit, where torch can abort ("terminate called without
-# an active exception", seen with gloo on CPU); close it while the interpreter lives. Registered once
-# per process (spawned DDP workers import this module too).
-atexit.register(_close_process_group)
-
-
-def _levels(spec) -> tuple[str, ...]:
-    """The metric levels a test set supports (a DatasetSpec's image_level / pixel_level); both without a spec."""
-    if spec is None:
-        return ("image", "pixel")
-    return tuple(level for level, on in (("image", spec.image_level), ("pixel", spec.pixel_level)) if on)
+STAGES = {"test": "test", "validate": "val"}
 
 
 class Tipsomaly(L.LightningModule):
@@ -51,11 +34,12 @@ class Tipsomaly(L.LightningModule):
 
     Args:
         backbone: which TIPS checkpoint (official name + folder, or explicit paths); a TipsSpec or its fields.
-        image_size: the square input size S (a multiple of 14; 518 in the paper).
-        fixed_prompts: default prompt ensemble ("industrial", "medical", "object_agnostic");
-            a test set may name its own.
+        image_size: the square input size S (a multiple of 14; 518 in the paper). The data decides it: the
+            command line links it to `data.image_size`; when given, batches of another size are refused.
+        fixed_prompts: default prompt ensemble ("industrial", "medical", "object_agnostic"); each batch
+            carries its set's own family, which wins.
         prompt_method: "concat" (default), "sumate", "entire_learnable", or "none" (fixed prompts only).
-        n_prompt: learnable vectors per state. n_deep, d_deep: optional deep prompts (off by default).
+        n_prompt: learnable vectors per state. n_deep, d_deep: optional deep prompts (both or neither).
         prompt_checkpoint: learned prompts to start from: ours, or the reference's `learnable_params_N.pth`.
         image_token: "first" (CLS) or "second" (register) global token for the image score.
         local_to_global: add the maximum abnormal patch probability to the image score.
@@ -64,17 +48,17 @@ class Tipsomaly(L.LightningModule):
         loss: "seg" (focal + dice, default), "cls" (cross-entropy of the global tokens), "both".
         l1_lambda: weight of the L1 penalty on the learned text features.
         lr, betas: Adam settings for the prompt vectors.
-        feature_cache: "memory" (default), "disk" or "off": reuse a training image's frozen
-            visual features across epochs. feature_cache_dir: folder for "disk".
+        feature_cache: "memory" (default), "disk" or "off": reuse an image's frozen visual features across
+            epochs (memory: training only, freed when training ends; disk: also evaluation, shared by runs
+            that name the same feature_cache_dir). feature_cache_max_mb: the memory mode's bound.
         exact_pixel_metrics: keep every pixel and sort (small sets) instead of streaming histograms.
         aupro: "mvtec" (default) or "reference" (the paper code's definition).
-        results_dir: where results tables and prompt checkpoints go (default: the Trainer's log dir).
     """
 
     def __init__(
         self,
         backbone: TipsSpec | dict,
-        image_size: int = 518,
+        image_size: int | None = None,
         fixed_prompts: str = "industrial",
         prompt_method: str = "concat",
         n_prompt: int = 8,
@@ -91,21 +75,24 @@ class Tipsomaly(L.LightningModule):
         betas: tuple[float, float] = (0.5, 0.999),
         feature_cache: str = "memory",
         feature_cache_dir: str | None = None,
+        feature_cache_max_mb: float = DEFAULT_MAX_MEMORY_MB,
         exact_pixel_metrics: bool = False,
         aupro: str = "mvtec",
-        results_dir: str | None = None,
     ):
         super().__init__()
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
-        if image_size % 14:
-            raise ValueError(f"image_size must be a multiple of the patch size 14, got {image_size}; e.g. {round(image_size / 14) * 14}")
+        check_arguments(
+            image_size=image_size, fixed_prompts=fixed_prompts, prompt_method=prompt_method, n_prompt=n_prompt,
+            n_deep=n_deep, d_deep=d_deep, image_token=image_token, local_to_global=local_to_global,
+            decoupled=decoupled, sigma=sigma, loss=loss, l1_lambda=l1_lambda, lr=lr, betas=betas,
+            feature_cache=feature_cache, feature_cache_dir=feature_cache_dir,
+            feature_cache_max_mb=feature_cache_max_mb, exact_pixel_metrics=exact_pixel_metrics, aupro=aupro,
+        )  # fmt: skip
         self.backbone_spec = backbone if isinstance(backbone, TipsSpec) else TipsSpec(**backbone)
         self.save_hyperparameters(ignore=["backbone"])
         # plain values only, so Lightning checkpoints load with torch.load(weights_only=True)
         self.hparams["backbone"] = dataclasses.asdict(self.backbone_spec)
         tips = self.backbone_spec.load()
-        cache = FeatureCache(feature_cache, feature_cache_dir, backbone_key=file_identity(tips.files.vision))
+        cache = FeatureCache(feature_cache, feature_cache_dir, file_identity(tips.files.vision), feature_cache_max_mb)
         self.model = TipsomalyModel(
             tips,
             fixed_prompts=fixed_prompts,
@@ -121,8 +108,10 @@ class Tipsomaly(L.LightningModule):
         )
         if prompt_checkpoint is not None:
             self.load_prompts(prompt_checkpoint)
-        self.evaluation: ClassMetrics | None = None
-        self.test_results = None  # the last test's results table (pandas)
+        self._evaluation: dict[str, ClassMetrics] = {}  # a plain dict: metrics are not part of the checkpoint
+        self._results: dict = {}  # stage -> (table, failures), computed once per epoch
+        self.results: dict = {}  # stage -> the last results table (pandas)
+        self.seen_image_size: int | None = image_size
 
     # -- prompts ------------------------------------------------------------------------------
     def load_prompts(self, path: str) -> None:
@@ -130,37 +119,49 @@ class Tipsomaly(L.LightningModule):
             raise ValueError(f"prompt_checkpoint={path!r} was given but prompt_method='none' has no learnable prompts")
         checkpoint = load_prompt_checkpoint(path, expected_width=self.model.tips.text_width)
         self.model.prompts.load_checkpoint(checkpoint, str(path))
-        self.model.mark_prompts_learned()
+        self.model.prompts_changed()
 
-    def prompt_settings(self) -> dict:
+    def prompt_file(self) -> PromptCheckpoint:
+        """The learned prompts and the settings needed to use them again (what PromptWriter saves)."""
         h = self.hparams
-        return {
+        settings = {
             "prompt_method": h.prompt_method,
             "n_prompt": h.n_prompt,
             "width": self.model.tips.text_width,
             "backbone": self.backbone_spec.label,
-            "image_size": h.image_size,
+            "image_size": self.seen_image_size,
             "fixed_prompts": h.fixed_prompts,
             "epoch": self.current_epoch + 1,
         }
+        return self.model.prompts.to_checkpoint(settings)
 
     @property
-    def output_dir(self) -> Path:
-        if self.hparams.results_dir:
-            return Path(self.hparams.results_dir)
-        if self._trainer is not None and self.trainer.log_dir:
-            return Path(self.trainer.log_dir)
-        return Path("outputs")
+    def test_results(self):
+        """The last test's results table (pandas), or None."""
+        return self.results.get("test")
 
     # -- inference ----------------------------------------------------------------------------
     def forward(self, images: torch.Tensor, class_names: list[str], fixed_prompts: str | None = None) -> TipsomalyOutput:
-        """images [B, 3, S, S] in [0, 1]; class_names: B strings -> pred_score [B], anomaly_map [B, S, S]."""
+        """images [B, 3, S, S] float in [0, 1]; class_names: B prompt class words -> pred_score [B], anomaly_map [B, S, S]."""
         return self.model(images, class_names, fixed_prompts=fixed_prompts)
+
+    def _check_size(self, images: torch.Tensor) -> None:
+        size = images.shape[-1]
+        if images.shape[-2] != size:
+            raise ValueError(f"Tipsomaly: batch images are {tuple(images.shape[-2:])}, expected square S x S; set data.image_size")
+        if self.seen_image_size is None:
+            self.seen_image_size = int(size)
+        elif size != self.seen_image_size:
+            raise ValueError(
+                f"Tipsomaly: batch images are {size} px but the model runs at image_size={self.seen_image_size}; "
+                "set one size for both (the command line links data.image_size to model.image_size)"
+            )
 
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
-        paths = batch.image_path if self.model.feature_cache.mode != "off" else None
-        out = self.model.training_forward(batch.image, paths)
+        self._check_size(batch.image)
+        fingerprints = batch.fingerprint or None
+        out = self.model.training_forward(batch.image, batch.fixed_prompts or None, fingerprints)
         losses = {}
         if self.hparams.loss in ("seg", "both"):
             losses["seg"] = segmentation_loss(out.pixel_probabilities, batch.mask)
@@ -171,19 +172,20 @@ class Tipsomaly(L.LightningModule):
             losses["l1"] = l1_penalty(out.text_features)
             total = total + self.hparams.l1_lambda * losses["l1"]
         batch_size = batch.image.shape[0]
-        self.log("train/loss", total, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size)
+        self.log("train/loss", total, prog_bar=True, on_step=True, on_epoch=True, batch_size=batch_size, sync_dist=True)
         for name, value in losses.items():
-            self.log(f"train/{name}", value, batch_size=batch_size)
+            self.log(f"train/{name}", value, on_step=True, on_epoch=True, batch_size=batch_size, sync_dist=True)
         return total
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        self.model.mark_prompts_learned()
+        # after the optimiser step: the prompts moved, so cached learned features are stale
+        self.model.prompts_changed()
 
-    def on_train_epoch_end(self):
-        if self.trainer.is_global_zero and self.model.prompts is not None:
-            path = self.output_dir / "prompts" / f"learnable_prompts_epoch{self.current_epoch + 1}.pt"
-            save_prompt_checkpoint(path, self.model.prompts.to_checkpoint(self.prompt_settings()))
-            rank_zero_info(f"learned prompts saved to {path}")
+    def on_train_end(self):
+        cache = self.model.feature_cache
+        if cache.mode != "off":
+            rank_zero_info(cache.describe())
+        cache.clear()
 
     def configure_optimizers(self):
         if self.model.prompts is None:
@@ -191,67 +193,114 @@ class Tipsomaly(L.LightningModule):
         return torch.optim.Adam(self.model.prompts.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _eval_sets(self, stage: str) -> list:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        return list(getattr(datamodule, f"{stage}_sets", None) or [])
+    def _start_evaluation(self, stage: str) -> None:
+        loaders = getattr(self.trainer, f"{'val' if stage == 'validate' else stage}_dataloaders")
+        loaders = [loaders] if not isinstance(loaders, (list, tuple)) else list(loaders)
+        plans = [plan_of(loader.dataset, f"{stage} dataloader {i}") for i, loader in enumerate(loaders)]
+        self._evaluation[stage] = ClassMetrics(plans, self.hparams.exact_pixel_metrics, self.hparams.aupro).to(self.device)
+        self._results.pop(stage, None)
 
-    def _evaluation_step(self, stage: str, batch, dataloader_idx: int) -> None:
-        sets = self._eval_sets(stage)
-        spec = sets[dataloader_idx] if dataloader_idx < len(sets) else None
-        fixed_prompts = getattr(spec, "fixed_prompts", None) or self.hparams.fixed_prompts
-        dataset = getattr(spec, "name", None) or batch.dataset_name[0]
-        out = self.model(batch.image, batch.class_name, fixed_prompts=fixed_prompts)
-        self.evaluation.update(
-            dataset,
-            _levels(spec),
-            list(batch.class_name),
+    def _score(self, batch) -> EvaluationOutput:
+        self._check_size(batch.image)
+        use_cache = self.model.feature_cache.mode == "disk"  # memory caching pays off only across epochs
+        out = self.model(batch.image, batch.prompt_name, batch.fixed_prompts or None, batch.fingerprint or None, check=False, use_cache=use_cache)
+        return EvaluationOutput(
+            dataset_name=list(batch.dataset_name),
+            class_name=list(batch.class_name),
+            image_path=list(batch.image_path),
+            is_padding=list(batch.is_padding) or [False] * len(batch.image_path),
+            label=batch.label,
+            pred_score=out.pred_score,
+            score_first=out.score_first,
+            score_second=out.score_second,
+            max_pixel_score=out.max_pixel_score,
+            anomaly_map=out.anomaly_map,
+            mask=batch.mask,
+            has_mask=batch.has_mask,
+            image=batch.image,
+        )
+
+    def _evaluation_step(self, stage: str, batch) -> EvaluationOutput:
+        out = self._score(batch)
+        self._evaluation[stage].update(
+            out.dataset_name,
+            out.class_name,
             out.pred_score,
             batch.label,
             batch.index,
             out.anomaly_map,
             batch.mask,
             batch.has_mask,
+            is_padding=out.is_padding,
+            # "bf16-true" casts the batch's floats: bf16 weights are inexact, so then the masks are labelled here
+            region_weights=batch.region_weights if batch.region_weights is not None and batch.region_weights.dtype == torch.float32 else None,
+            pixel_truth=batch.pixel_truth or None,
         )
+        return out
 
-    def _evaluation_end(self, stage: str) -> None:
-        dataset_order = [s.name for s in self._eval_sets(stage)]
-        table = results_table(self.evaluation.results(self.device, dataset_order))
-        self.evaluation = None
-        if self.trainer.is_global_zero:  # on disk before any logger can fail
-            csv_path, md_path = write_results(table, self.output_dir / f"{stage}_results")
-            rank_zero_info(f"{stage} results written to {csv_path} and {md_path}")
+    def evaluation_results(self, stage: str):
+        """(results table, failures) of this epoch's evaluation, computed once; every rank must call it."""
+        if stage not in self._results:
+            results, failures = self._evaluation[stage].results()
+            table = results_table(results)
+            self._results[stage] = (table, failures)
+            self.results[stage] = table
+        return self._results[stage]
+
+    def _end_evaluation(self, stage: str) -> None:
+        table, failures = self.evaluation_results(stage)
+        prefix = STAGES[stage]
         metrics = {}
         for row in table.to_dict("records"):
             for column, value in row.items():
                 if column not in ("dataset", "class") and isinstance(value, float) and not math.isnan(value):
-                    metrics[f"{stage}/{row['dataset']}/{row['class']}/{column}"] = value
+                    metrics[f"{prefix}/{row['dataset']}/{row['class']}/{column}"] = value
         if metrics:
-            self.log_dict(metrics, sync_dist=False, rank_zero_only=True)
-        if stage == "test":
-            self.test_results = table
+            # every rank holds the same synchronised values: log on all, so callbacks can monitor them under DDP
+            # (sync_dist averages identical values: exact, and Lightning then accepts them for epoch-level monitoring)
+            self.log_dict(metrics, sync_dist=True)
+        for failure in failures:
+            rank_zero_warn(f"{prefix} metrics of {failure.dataset}/{failure.class_name} failed: {failure.error}")
+        del self._evaluation[stage]
+
+    def _raise_failures(self, stage: str) -> None:
+        failures: list[ClassFailure] = self._results.get(stage, (None, []))[1]
+        if failures:
+            named = ", ".join(f"{f.dataset}/{f.class_name}" for f in failures)
+            raise RuntimeError(f"{STAGES[stage]} metrics failed for {named} (first error: {failures[0].error}); the other results were kept")
 
     def on_test_epoch_start(self):
-        self.evaluation = ClassMetrics(self.hparams.exact_pixel_metrics, self.hparams.aupro)
+        self._start_evaluation("test")
 
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        self._evaluation_step("test", batch, dataloader_idx)
+        return self._evaluation_step("test", batch)
 
     def on_test_epoch_end(self):
-        self._evaluation_end("test")
+        self._end_evaluation("test")
+
+    def on_test_end(self):
+        self._raise_failures("test")  # after the results are written and logged
 
     def on_validation_epoch_start(self):
-        self.evaluation = ClassMetrics(self.hparams.exact_pixel_metrics, self.hparams.aupro)
+        self._start_evaluation("validate")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        self._evaluation_step("val", batch, dataloader_idx)
+        return self._evaluation_step("validate", batch)
 
     def on_validation_epoch_end(self):
-        self._evaluation_end("val")
+        self._end_evaluation("validate")
+
+    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        return self._score(batch)
 
     # -- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # The frozen backbone is loaded from its official files; only the prompts are ours to store.
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(BACKBONE_PREFIX)}
+        # The learned prompts are in the state dict: loading must not replay (or need) the start file.
+        hparams = checkpoint.get(self.CHECKPOINT_HYPER_PARAMS_KEY)
+        if hparams is not None and hparams.get("prompt_checkpoint") is not None:
+            checkpoint[self.CHECKPOINT_HYPER_PARAMS_KEY] = {**hparams, "prompt_checkpoint": None}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         for key, value in self.model.tips.state_dict().items():

@@ -65,7 +65,7 @@ def test_fit_on_one_dataset_and_test_on_others(tmp_path, tree):
     assert model.bias.item() != 0.0  # the masks reached the loss and trained the parameter
     assert sorted(model.seen["val"]) == [(epoch, 0, index) for epoch in (0, 1) for index in range(5)]
     test = model.seen["test"]
-    assert [row[:4] for row in test] == [(0, "objects", "round object", index) for index in range(5)] + [
+    assert [row[:4] for row in test] == [(0, "objects", "round_object", index) for index in range(5)] + [
         (1, "br35h", "br35h", 0), (1, "br35h", "br35h", 1)]
     assert [(row[4], row[5]) for row in test] == [(0, True)] * 2 + [(1, True)] * 3 + [(0, False), (1, False)]
     assert all(row[6] > 0 for row in test[2:5]) and all(row[6] == 0 for row in test[:2] + test[5:])

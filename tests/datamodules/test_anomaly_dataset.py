@@ -25,7 +25,10 @@ def test_items_carry_the_resized_image_mask_and_prompt_class_name(tree):
     normal, anomalous = dataset[0], dataset[1]  # rows sorted by folder: good, scratch
 
     assert len(dataset) == 2
-    assert (anomalous.label, anomalous.class_name, anomalous.dataset_name) == (1, "metal nut", "mvtec")
+    assert (anomalous.label, anomalous.class_name, anomalous.prompt_name, anomalous.dataset_name) == (1, "metal_nut", "metal nut", "mvtec")
+    assert (anomalous.fixed_prompts, anomalous.levels, anomalous.is_padding) == ("", "both", False)  # "": the model's family
+    # AUPRO region weights come with the item: one 2 x 4 region, each pixel weighing 1/8
+    assert torch.equal(anomalous.region_weights, expected_mask_weights())
     assert (normal.index, anomalous.index) == (0, 1)
     assert anomalous.image_path == tree.path("metal_nut/test/scratch/000.png")
     expected_mask = torch.zeros(16, 16)
@@ -81,7 +84,8 @@ def test_class_name_overrides_reach_the_items(tree):
     square_mvtec(tree)
     spec = DatasetSpec("mvtec", "mvtec", str(tree.root), class_names={"metal_nut": "hex nut"})
 
-    assert AnomalyDataset.from_spec(spec, image_size=16)[1].class_name == "hex nut"
+    item = AnomalyDataset.from_spec(spec, image_size=16)[1]
+    assert (item.class_name, item.prompt_name) == ("metal_nut", "hex nut")
 
 
 def test_workers_decode_and_collate_into_batches(tree):
@@ -94,3 +98,17 @@ def test_workers_decode_and_collate_into_batches(tree):
     assert batches[0].index.tolist() == [0, 1]
     assert batches[0].label.tolist() == [0, 1]
     assert batches[0].mask.sum().item() == 8.0
+
+
+def expected_mask_weights():
+    weights = torch.zeros(16, 16)
+    weights[3:5, 2:6] = 1 / 8
+    return weights
+
+
+def test_an_index_past_the_end_is_the_padding_repeat_of_a_sample(tree):
+    square_mvtec(tree)
+    dataset = AnomalyDataset.from_spec(DatasetSpec("mvtec", "mvtec", str(tree.root)), image_size=16)
+    padding = dataset[len(dataset) + 1]
+    assert padding.is_padding and padding.index == 1 and torch.equal(padding.image, dataset[1].image)
+    assert dataset.evaluation_plan().classes == ("metal_nut",) and dataset.evaluation_plan().levels == ("image", "pixel")

@@ -25,6 +25,8 @@ def test_collate_stacks_tensors_and_lists_strings():
     assert batch.index.tolist() == [3, 5] and batch.index.dtype == torch.long
     assert batch.has_mask.tolist() == [True, False] and batch.has_mask.dtype == torch.bool
     assert batch.class_name == ["metal nut", "metal nut"]
+    assert batch.prompt_name == ["metal nut", "metal nut"]  # prompt words default to the class name
+    assert batch.is_padding == [False, False] and batch.region_weights is None
     assert batch.image_path == ["/data/3.png", "/data/5.png"]
 
 

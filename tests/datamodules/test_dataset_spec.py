@@ -10,20 +10,20 @@ from datamodules import AnomalyDataModule, DatasetLayoutError, DatasetSpec
 @pytest.mark.parametrize(
     ("format", "levels", "fixed_prompts", "mask_threshold"),
     [
-        ("mvtec", "both", "industrial", 0),
-        ("visa", "both", "industrial", 0),
-        ("btad", "both", "industrial", 0),
-        ("ksdd", "both", "industrial", 0),
-        ("dagm", "both", "industrial", 0),
-        ("meta_json", "both", "industrial", 0),
+        ("mvtec", "both", None, 0),
+        ("visa", "both", None, 0),
+        ("btad", "both", None, 0),
+        ("ksdd", "both", None, 0),
+        ("dagm", "both", None, 0),
+        ("meta_json", "both", None, 0),
         ("headct", "image", "medical", 0),
         ("brainmri", "image", "medical", 0),
         ("br35h", "image", "medical", 0),
-        ("isic", "pixel", "medical", 0),
-        ("colondb", "pixel", "medical", 0),
-        ("clinicdb", "pixel", "medical", 0),
-        ("tn3k", "pixel", "medical", 127),
-        ("folder", "image", "industrial", 0),
+        ("isic", "pixel", None, 0),  # the model's family (industrial in the paper), as the reference protocol
+        ("colondb", "pixel", None, 0),  # as the reference protocol
+        ("clinicdb", "pixel", None, 0),  # as the reference protocol
+        ("tn3k", "pixel", None, 127),
+        ("folder", "image", None, 0),
     ],
 )
 def test_defaults_per_format(format, levels, fixed_prompts, mask_threshold):
@@ -35,8 +35,11 @@ def test_defaults_per_format(format, levels, fixed_prompts, mask_threshold):
 
 def test_folder_with_masks_is_both_levels_and_explicit_values_win():
     assert DatasetSpec("own", "folder", "/d", options={"mask_dir": "gt"}).levels == "both"
-    spec = DatasetSpec("head", "headct", "/d", fixed_prompts="industrial", levels="both", mask_threshold=10)
-    assert (spec.fixed_prompts, spec.levels, spec.mask_threshold) == ("industrial", "both", 10)
+    spec = DatasetSpec("head", "headct", "/d", fixed_prompts="industrial", mask_threshold=10)
+    assert (spec.fixed_prompts, spec.levels, spec.mask_threshold) == ("industrial", "image", 10)
+    spec = DatasetSpec("isic", "isic", "/d", fixed_prompts="medical")
+    assert (spec.fixed_prompts, spec.levels) == ("medical", "pixel")
+    assert DatasetSpec("m", "mvtec", "/d", levels="image").levels == "image"
 
 
 def test_plain_mappings_become_specs_and_bad_keys_are_named():

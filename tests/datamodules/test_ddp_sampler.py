@@ -15,11 +15,12 @@ def test_ranks_cover_every_index_exactly_once(world_size, length):
     shards = [list(NonRepeatingDistributedSampler(range(length), num_replicas=world_size, rank=rank))
               for rank in range(world_size)]
 
-    flat = [index for shard in shards for index in shard]
+    flat = [index for shard in shards for index in shard if index < length]  # indices >= length are padding
     assert sorted(flat) == list(range(length))  # union is everything, nothing twice
     assert [len(NonRepeatingDistributedSampler(range(length), world_size, rank)) for rank in range(world_size)] == [
         len(shard) for shard in shards]
     assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    assert all(len(shard) >= 1 for shard in shards)  # every rank runs the evaluation hooks
 
 
 def test_strided_shards_for_seven_samples_on_three_ranks():
@@ -49,3 +50,25 @@ def test_test_and_val_loaders_use_it_once_torch_distributed_is_initialised(tmp_p
 
     assert [type(loader.sampler) for loader in loaders] == [NonRepeatingDistributedSampler] * 2
     assert [list(loader.sampler) for loader in loaders] == [list(range(5))] * 2
+
+
+@pytest.mark.parametrize("length", [1, 5, 8])
+def test_training_shards_stay_on_their_rank_across_epochs(length):
+    from datamodules import StableShardSampler
+
+    samplers = [StableShardSampler(range(length), num_replicas=2, rank=rank, seed=3) for rank in range(2)]
+    epochs = []
+    for epoch in range(3):
+        for sampler in samplers:
+            sampler.set_epoch(epoch)
+        epochs.append([list(sampler) for sampler in samplers])
+    for per_rank in epochs:
+        assert len(per_rank[0]) == len(per_rank[1]) == -(-length // 2)  # same step count on every rank
+        assert set(per_rank[0]) | set(per_rank[1]) == set(range(length))
+    if length > 1:
+        assert all(set(e[0]) == set(epochs[0][0]) for e in epochs)  # rank 0 keeps its images
+        assert len({tuple(e[0]) for e in epochs}) > 1 or length < 4  # but their order changes
+
+
+def test_a_rank_without_evaluation_samples_gets_one_padding_index():
+    assert [list(NonRepeatingDistributedSampler(range(1), 2, rank)) for rank in range(2)] == [[0], [1]]  # 1 = len + 0: padding

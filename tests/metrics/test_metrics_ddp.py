@@ -10,6 +10,7 @@ import torch.multiprocessing as mp
 from torch.utils.data import DistributedSampler
 
 from lightning_modules.metrics import ImageMetrics, PixelMetrics
+from lightning_modules.metrics.regions import region_weights_of_stack
 
 N_SAMPLES = 7
 
@@ -29,17 +30,27 @@ def evaluate(rank: int | None, world_size: int) -> dict[str, dict[str, float]]:
     """All metrics over the samples this rank is given; rank None: one process, every sample."""
     maps, masks, scores, labels = samples()
     image, image_fed_by_rank_0_only = ImageMetrics(), ImageMetrics()
+    # As under Lightning's bf16-true: built with a bfloat16 default dtype, then moved with .to(dtype).
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        image_bf16_fed_by_rank_0_only = ImageMetrics().to(dtype=torch.bfloat16)
+    finally:
+        torch.set_default_dtype(previous)
+    weights = torch.from_numpy(region_weights_of_stack(masks.numpy()))
     pixel = {
         "streaming": PixelMetrics(),
         "exact": PixelMetrics(exact=True),
         "reference": PixelMetrics(aupro_definition="reference"),
         "fed_by_rank_0_only": PixelMetrics(exact=True),
+        "worker_weights": PixelMetrics(),
     }
     if rank is None:
         image.update(scores, labels, index=torch.arange(N_SAMPLES))
         image_fed_by_rank_0_only.update(scores, labels)
-        for metric in pixel.values():
-            metric.update(maps, masks)
+        image_bf16_fed_by_rank_0_only.update(scores, labels)
+        for name, metric in pixel.items():
+            metric.update(maps, masks, region_weights=weights if name == "worker_weights" else None)
     else:
         # A DistributedSampler pads 7 samples to 8: rank 1 gets sample 0 a second time.
         index = torch.tensor(list(DistributedSampler(range(N_SAMPLES), world_size, rank, shuffle=False)))
@@ -47,10 +58,17 @@ def evaluate(rank: int | None, world_size: int) -> dict[str, dict[str, float]]:
         own = torch.arange(rank, N_SAMPLES, world_size)  # a non-repeating split: 4 + 3
         for name in ("streaming", "exact", "reference"):
             pixel[name].update(maps[own], masks[own])
+        pixel["worker_weights"].update(maps[own], masks[own], region_weights=weights[own])
         if rank == 0:  # rank 1's empty list states must still gather
             image_fed_by_rank_0_only.update(scores, labels)
+            image_bf16_fed_by_rank_0_only.update(scores, labels)
             pixel["fed_by_rank_0_only"].update(maps, masks)
-    results = {"image": image.compute(), "image_fed_by_rank_0_only": image_fed_by_rank_0_only.compute(), **{name: m.compute() for name, m in pixel.items()}}
+    results = {
+        "image": image.compute(),
+        "image_fed_by_rank_0_only": image_fed_by_rank_0_only.compute(),
+        "image_bf16_fed_by_rank_0_only": image_bf16_fed_by_rank_0_only.compute(),
+        **{name: m.compute() for name, m in pixel.items()},
+    }
     results["streaming_bounds"] = pixel["streaming"].binning_error_bounds()
     return results
 
@@ -77,6 +95,7 @@ def test_two_processes_match_one_process(tmp_path):
     single = evaluate(None, 1)
     for rank in (0, 1):
         ddp = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert ddp["image"] == ddp["image_fed_by_rank_0_only"] == single["image"]
-        for name in ("streaming", "exact", "reference", "fed_by_rank_0_only", "streaming_bounds"):
+        assert ddp["image"] == ddp["image_fed_by_rank_0_only"] == ddp["image_bf16_fed_by_rank_0_only"] == single["image"]
+        assert ddp["worker_weights"] == ddp["streaming"]
+        for name in ("streaming", "exact", "reference", "fed_by_rank_0_only", "worker_weights", "streaming_bounds"):
             assert ddp[name] == pytest.approx(single[name], abs=1e-12, nan_ok=True), name

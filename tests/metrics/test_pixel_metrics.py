@@ -164,12 +164,3 @@ def test_maps_in_another_range_work_once_score_range_says_so(realistic_maps):
     shifted, _ = computed(2 * maps - 1, masks, score_range=(-1.0, 1.0))
     exact, _ = computed(maps, masks, exact=True)
     assert shifted == pytest.approx(exact, abs=1e-3)
-
-
-def test_states_stay_float64_under_true_half_precision(random_maps):
-    # Lightning's "bf16-true" moves the whole module with .to(dtype=torch.bfloat16).
-    maps, masks = random_maps(3, 16, seed=10)
-    metric = PixelMetrics().to(dtype=torch.bfloat16)
-    assert metric.normal_hist.dtype == torch.float64
-    metric.update(maps, masks)
-    assert metric.compute() == computed(maps, masks)[0]

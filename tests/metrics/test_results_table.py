@@ -16,7 +16,7 @@ def test_class_rows_then_dataset_means_then_mean_over_datasets_in_percent():
     table = results_table(RESULTS)
     assert list(table["dataset"]) == ["mvtec", "mvtec", "mvtec", "headct", "headct", "mean"]
     assert list(table["class"]) == ["bottle", "cable", "mean", "brain", "mean", "mean"]
-    assert list(table.columns[2:]) == ["image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_aupro", "pixel_f1_max", "pixel_ap"]
+    assert list(table.columns[2:]) == ["image_auroc", "image_ap", "image_f1_max", "pixel_auroc", "pixel_aupro", "pixel_f1_max", "pixel_ap", "coverage"]
     mvtec_mean, headct_mean, overall = table.iloc[2], table.iloc[4], table.iloc[5]
     assert mvtec_mean["image_auroc"] == pytest.approx(80.0)
     assert mvtec_mean["pixel_aupro"] == pytest.approx(80.0)
@@ -34,6 +34,10 @@ def test_markdown_is_a_pipe_table_without_tabulate():
         "| headct | brain | 80.0 | 90.0 | 60.0 |\n"
         "| headct | mean | 80.0 | 90.0 | 60.0 |\n"
         "| mean | mean | 80.0 | 90.0 | 60.0 |\n"
+        "\n"
+        "What each mean covers:\n"
+        "- headct mean: image: mean of 1 of 1 classes\n"
+        "- mean over datasets: image: mean of 1 of 1 sets\n"
     )
 
 

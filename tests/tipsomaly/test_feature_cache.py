@@ -1,77 +1,94 @@
-"""Frozen visual features are computed once per training image and never served stale."""
+"""Frozen visual features are computed once per input tensor and never served to another computation."""
 
-import os
-
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from datamodules.fingerprint import image_fingerprint
 from lightning_modules.tipsomaly import TipsomalyModel
-from lightning_modules.tipsomaly.feature_cache import FeatureCache, file_identity
-
-
-def _write_images(folder, count=2, seed=0):
-    rng = np.random.default_rng(seed)
-    paths = []
-    for i in range(count):
-        path = folder / f"img{i}.png"
-        Image.fromarray(rng.integers(0, 255, (28, 28, 3), dtype=np.uint8)).save(path)
-        paths.append(str(path))
-    return paths
+from lightning_modules.tipsomaly.feature_cache import FeatureCache, compute_precision, file_identity
 
 
 def _counting_model(tiny_tips, cache):
     model = TipsomalyModel(tiny_tips("mlp"), feature_cache=cache)
     calls = []
     original = model.tips.encode_image
-    model.tips.encode_image = lambda images: calls.append(images.shape[0]) or original(images)
+    model.tips.encode_image = lambda images, **options: calls.append(images.shape[0]) or original(images, **options)
     return model, calls
 
 
 @pytest.mark.parametrize("mode", ["memory", "disk"])
 def test_second_epoch_reads_the_cache_and_gets_identical_features(tiny_tips, tmp_path, mode):
-    paths = _write_images(tmp_path)
     cache = FeatureCache(mode, tmp_path / "cache", backbone_key="tiny")
     model, calls = _counting_model(tiny_tips, cache)
     images = torch.rand(2, 3, 28, 28)
-    first = model.visual_features(images, paths)
-    second = model.visual_features(images, paths)
+    first = model.visual_features(images)
+    second = model.visual_features(images.clone())
     assert calls == [2]
     assert cache.hits == 2 and cache.misses == 2
-    torch.testing.assert_close(first.patches, second.patches, rtol=0, atol=0)
+    torch.testing.assert_close(first[2], second[2], rtol=0, atol=0)
     if mode == "disk":
         assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
 
 
-def test_a_changed_image_file_is_recomputed(tiny_tips, tmp_path):
-    paths = _write_images(tmp_path)
+def test_a_changed_tensor_is_recomputed_whatever_its_file(tiny_tips):
+    # the same file resized another way or flipped is another tensor, so another key
     model, calls = _counting_model(tiny_tips, FeatureCache("memory", backbone_key="tiny"))
-    model.visual_features(torch.rand(2, 3, 28, 28), paths)
-    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(paths[1])
-    os.utime(paths[1], ns=(1, 1))  # a different modification time, whatever the clock's resolution
-    model.visual_features(torch.rand(2, 3, 28, 28), paths)
-    assert calls == [2, 1]  # only the changed image is encoded again
+    images = torch.rand(2, 3, 28, 28)
+    model.visual_features(images)
+    flipped = images.clone()
+    flipped[1] = flipped[1].flip(-1)
+    _, _, patches = model.visual_features(flipped)
+    assert calls == [2, 1]  # only the flipped image is encoded again
+    torch.testing.assert_close(patches[1], model.tips.encode_image(flipped[1:])[2][0])
 
 
-def test_keys_differ_by_backbone_size_and_dtype(tmp_path):
-    path = _write_images(tmp_path, count=1)[0]
-    a = FeatureCache("memory", backbone_key="tips-a")
-    b = FeatureCache("memory", backbone_key="tips-b")
-    keys = {
-        a.key(path, (224, 224), torch.float32),
-        b.key(path, (224, 224), torch.float32),
-        a.key(path, (518, 518), torch.float32),
-        a.key(path, (224, 224), torch.bfloat16),
-    }
-    assert len(keys) == 4
+def test_autocast_features_are_not_served_to_a_float32_run(tiny_tips):
+    model, calls = _counting_model(tiny_tips, FeatureCache("memory", backbone_key="tiny"))
+    images = torch.rand(2, 3, 28, 28)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model.visual_features(images)
+    _, _, patches = model.visual_features(images)
+    assert calls == [2, 2]
+    with torch.no_grad():
+        torch.testing.assert_close(patches, model.tips.encode_image(images)[2], rtol=0, atol=0)
 
 
-def test_off_mode_always_computes(tiny_tips, tmp_path):
-    paths = _write_images(tmp_path)
+def test_precision_names_weights_and_autocast():
+    assert compute_precision("cpu", torch.float32) == "torch.float32|no-autocast"
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert compute_precision("cpu", torch.float32) == "torch.float32|autocast-torch.bfloat16"
+
+
+def test_memory_mode_stops_storing_at_its_bound_and_says_so(tiny_tips):
+    cache = FeatureCache("memory", backbone_key="tiny", max_memory_mb=1e-9)
+    model, calls = _counting_model(tiny_tips, cache)
+    images = torch.rand(2, 3, 28, 28)
+    model.visual_features(images)
+    model.visual_features(images)
+    assert calls == [2, 2] and cache.bytes == 0 and cache.not_stored == 4
+    assert "0 images" in cache.describe() and "4 not stored (memory bound)" in cache.describe()
+    roomy = FeatureCache("memory", backbone_key="tiny")
+    model, calls = _counting_model(tiny_tips, roomy)
+    model.visual_features(images)
+    per_image = roomy.bytes // 2
+    assert per_image == (2 * 64 + 4 * 64) * 4  # first, second [64] and 4 patches [4, 64], float32
+    roomy.clear()
+    assert roomy.bytes == 0 and "0 images" in roomy.describe()
+
+
+def test_fingerprint_sees_every_byte():
+    image = torch.rand(3, 28, 28)
+    changed = image.clone()
+    changed[2, 27, 27] += 1e-7
+    assert image_fingerprint(image) == image_fingerprint(image.clone())
+    assert image_fingerprint(image) != image_fingerprint(changed)
+    assert image_fingerprint(image) != image_fingerprint(image.to(torch.bfloat16))
+
+
+def test_off_mode_always_computes(tiny_tips):
     model, calls = _counting_model(tiny_tips, FeatureCache("off"))
     for _ in range(2):
-        model.visual_features(torch.rand(2, 3, 28, 28), paths)
+        model.visual_features(torch.rand(2, 3, 28, 28))
     assert calls == [2, 2]
 
 

@@ -18,7 +18,7 @@ def _model(tiny_tips, **options):
 
 
 def _learned(model):
-    model.mark_prompts_learned()
+    model.prompts_changed()
     return torch.stack([model.prompts.normal.detach(), model.prompts.abnormal.detach()])
 
 

@@ -1,0 +1,20 @@
+"""Content fingerprints of input tensors: the frozen-feature cache's key for an image as the model sees it."""
+
+from __future__ import annotations
+
+import hashlib
+
+import torch
+
+
+def image_fingerprint(image: torch.Tensor) -> str:
+    """A content hash of one input tensor (any shape and dtype): equal bytes, equal fingerprint.
+
+    Covers everything preprocessing did (resize mode and size, flips, any transform), since it
+    hashes the result. About 3 ms for a 518 px float32 image; computed in the data-loading
+    workers, off the model's path.
+    """
+    data = image.detach().cpu().contiguous()
+    digest = hashlib.blake2b(f"{tuple(data.shape)}|{data.dtype}".encode(), digest_size=20)
+    digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes, any dtype (bf16 too)
+    return digest.hexdigest()

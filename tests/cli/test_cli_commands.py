@@ -1,0 +1,196 @@
+"""`tipsomaly fit / test / validate / predict / data summary`, run in-process on generated data and the tiny
+TIPS checkpoint; every test reads back the files the command wrote."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from datamodules import read_samples
+from lightning_modules.callbacks.prediction_writer import COLUMNS
+from tests.cli.conftest import IMAGE_SIZE
+from tipsomaly.cli import main
+
+
+def tipsomaly(*args) -> None:
+    assert main([str(arg) for arg in args]) == 0
+
+
+@pytest.fixture(scope="module")
+def fitted(workspace):
+    """A fit with a non-default n_prompt, which `test --ckpt_path` must take from the checkpoint."""
+    results = workspace / "fit"
+    tipsomaly("fit", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4, "--results_dir", results)
+    return results
+
+
+@pytest.fixture(scope="module")
+def tested(workspace, fitted):
+    results = workspace / "test_ckpt"
+    tipsomaly(
+        "test", "--config", workspace / "tiny.yaml", "--ckpt_path", fitted / "checkpoints" / "last.ckpt",
+        "--results_dir", results, "--save_maps", "true", "--overlays_per_class", 2,
+    )
+    return results
+
+
+def test_fit_writes_prompts_the_last_checkpoint_and_the_resolved_config(fitted):
+    assert sorted(p.name for p in (fitted / "prompts").glob("*.pt")) == [
+        "learnable_prompts_epoch1.pt", "learnable_prompts_epoch2.pt",
+    ]
+    assert (fitted / "checkpoints" / "last.ckpt").is_file()
+    config = yaml.safe_load((fitted / "config.yaml").read_text())
+    assert config["model"]["n_prompt"] == 4
+    # one linked value: the saved config re-runs as it is (model.image_size there would be refused)
+    assert config["data"]["image_size"] == IMAGE_SIZE and "image_size" not in config["model"]
+
+
+def test_test_from_the_last_checkpoint_writes_results_predictions_maps_and_overlays(workspace, tested):
+    table = pd.read_csv(tested / "test_results.csv")
+    assert list(table["class"]) == ["grid_texture", "round_object", "mean", "mean"]
+    assert table["pixel_auroc"].between(0, 100).all()
+
+    predictions = pd.read_csv(tested / "test_predictions.csv")
+    assert list(predictions.columns) == COLUMNS
+    samples = read_samples("mvtec", workspace / "target")
+    assert list(predictions["image_path"]) == list(samples["image_path"])  # samples-table order
+    assert list(predictions["label"]) == list(samples["label"])
+    assert (predictions["dataset"] == "target").all()
+
+    for class_name, rows in predictions.groupby("class"):
+        with np.load(tested / "maps" / "target" / f"{class_name}.npz") as archive:
+            assert archive["maps"].dtype == np.float16
+            assert archive["maps"].shape == (5, IMAGE_SIZE, IMAGE_SIZE)
+            assert list(archive["image_paths"]) == list(rows["image_path"])
+            assert 0 <= archive["maps"].min() and archive["maps"].max() <= 1
+        overlays = sorted((tested / "overlays" / "target" / class_name).glob("*.png"))
+        assert len(overlays) == 2  # --overlays_per_class 2, anomalous images first
+        assert {p.stem for p in overlays} == {"000", "scratch_000"}  # hole/000.png, then scratch/000.png
+        assert Image.open(overlays[0]).size == (3 * IMAGE_SIZE, IMAGE_SIZE)  # image | heatmap | contour
+
+    config = yaml.safe_load((tested / "config.yaml").read_text())
+    assert config["model"]["n_prompt"] == 4  # not on the command line: taken from the checkpoint
+
+
+def test_model_arguments_given_by_the_user_beat_the_checkpoints(workspace, fitted, tested):
+    # Lightning >= 2.5.5 alone would replace both with the checkpoint's "industrial" and "first"
+    results = workspace / "test_overrides"
+    tipsomaly(
+        "test", "--config", workspace / "tiny.yaml", "--ckpt_path", fitted / "checkpoints" / "last.ckpt",
+        "--model.fixed_prompts", "medical", "--model.image_token", "second", "--results_dir", results,
+    )
+    config = yaml.safe_load((results / "config.yaml").read_text())
+    assert config["model"]["fixed_prompts"] == "medical" and config["model"]["image_token"] == "second"
+    assert config["model"]["n_prompt"] == 4  # not given: from the checkpoint
+    second = pd.read_csv(results / "test_predictions.csv")
+    first = pd.read_csv(tested / "test_predictions.csv")
+    np.testing.assert_allclose(first["pred_score"], first["score_first"], rtol=1e-6)
+    np.testing.assert_allclose(second["pred_score"], second["score_second"], rtol=1e-6)  # the token asked for
+    assert not np.allclose(second["pred_score"], first["pred_score"])
+
+
+def test_test_from_a_prompt_file_alone_equals_the_lightning_checkpoint(workspace, fitted, tested):
+    results = workspace / "test_prompt_file"
+    tipsomaly(
+        "test", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4,
+        "--model.prompt_checkpoint", fitted / "prompts" / "learnable_prompts_epoch2.pt", "--results_dir", results,
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_csv(results / "test_predictions.csv"), pd.read_csv(tested / "test_predictions.csv")
+    )
+    pd.testing.assert_frame_equal(pd.read_csv(results / "test_results.csv"), pd.read_csv(tested / "test_results.csv"))
+
+
+def test_test_into_the_folder_of_its_fit_keeps_both_configs(workspace, fitted, capsys):
+    tipsomaly(
+        "test", "--config", workspace / "tiny.yaml", "--ckpt_path", fitted / "checkpoints" / "last.ckpt",
+        "--results_dir", fitted,
+    )
+    assert (fitted / "config.yaml").is_file() and (fitted / "config_test.yaml").is_file()
+    printed = capsys.readouterr().out
+    assert "| target | grid_texture |" in printed  # the paper-style table
+    assert f"test results are in {fitted}" in printed
+
+
+def test_validate_writes_the_validation_table(workspace, fitted):
+    results = workspace / "validate"
+    tipsomaly(
+        "validate", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4,
+        "--model.prompt_checkpoint", fitted / "prompts" / "learnable_prompts_epoch2.pt",
+        "--data.val_sets", f"[{{name: target, format: mvtec, root: {workspace / 'target'}}}]", "--results_dir", results,
+    )
+    table = pd.read_csv(results / "val_results_epoch1.csv")
+    assert list(table["class"]) == ["grid_texture", "round_object", "mean", "mean"]
+
+
+def test_predict_scores_an_unlabelled_folder_of_class_folders(workspace, fitted):
+    results = workspace / "predict"
+    folder = workspace / "target" / "round_object" / "test"  # good/, hole/, scratch/, stain/: one class each
+    tipsomaly(
+        "predict", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4,
+        "--model.prompt_checkpoint", fitted / "prompts" / "learnable_prompts_epoch2.pt",
+        "--data.predict_sets", f"[{{name: line, format: images, root: {folder}}}]",
+        "--results_dir", results, "--overlays_per_class", 1,
+    )
+    predictions = pd.read_csv(results / "predictions.csv")
+    assert len(predictions) == 5 and (predictions["label"] == -1).all()
+    assert list(predictions["class"]) == ["good", "good", "hole", "scratch", "stain"]
+    assert predictions["pred_score"].notna().all()
+    for class_name in ("good", "hole", "scratch", "stain"):
+        (overlay,) = (results / "overlays" / "line" / class_name).glob("*.png")
+        assert Image.open(overlay).size == (2 * IMAGE_SIZE, IMAGE_SIZE)  # no ground truth: image | heatmap
+
+
+def test_print_config_shows_one_linked_image_size(workspace, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--config", str(workspace / "tiny.yaml"), "--data.image_size", "42", "--print_config"])
+    assert exit_info.value.code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["data"]["image_size"] == 42 and "image_size" not in config["model"]  # set once, for both
+
+
+def test_data_summary_prints_the_per_class_table(workspace, capsys):
+    assert main(["data", "summary", "--format", "mvtec", "--root", str(workspace / "target"), "--check_files"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"grid_texture\s+2\s+3\s+3", printed)  # normal, anomalous, masks
+    assert re.search(r"total\s+4\s+6\s+6", printed)
+
+
+def test_help_answers_fast_without_importing_lightning():
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "tipsomaly.cli", "--help"], capture_output=True, text=True, check=True)
+    assert time.perf_counter() - started < 2.0
+    assert "fit" in done.stdout and "predict" in done.stdout and "data" in done.stdout
+
+
+def test_every_extra_command_names_a_function_that_exists():
+    import importlib
+
+    from tipsomaly.cli import EXTRA_COMMANDS
+
+    for name, (module, function, _) in EXTRA_COMMANDS.items():
+        assert callable(getattr(importlib.import_module(module), function)), name
+
+
+def test_test_from_the_reference_repositorys_prompt_file(workspace, fitted, tested):
+    import torch
+
+    from lightning_modules.tipsomaly import load_prompt_checkpoint
+
+    ours = load_prompt_checkpoint(fitted / "prompts" / "learnable_prompts_epoch2.pt")
+    reference = workspace / "learnable_params_2.pth"  # what the reference's training saves: [normal, abnormal]
+    torch.save(torch.nn.ParameterList([torch.nn.Parameter(ours.normal), torch.nn.Parameter(ours.abnormal)]), reference)
+    results = workspace / "test_reference_file"
+    tipsomaly(
+        "test", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4,
+        "--model.prompt_checkpoint", reference, "--results_dir", results,
+    )
+    pd.testing.assert_frame_equal(pd.read_csv(results / "test_results.csv"), pd.read_csv(tested / "test_results.csv"))

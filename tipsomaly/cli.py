@@ -1,0 +1,94 @@
+"""The `tipsomaly` console script: `main(args=None)`.
+
+`fit`, `validate`, `test` and `predict` go to LightningCLI (tipsomaly/lightning_cli.py); `data` and `demo` are
+small commands of their own. Lightning and torch are imported only once a subcommand runs, so `tipsomaly --help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Optional
+
+TRAINER_COMMANDS = {
+    "fit": "learn the pixel prompts on --data.train_sets (test roots are checked first)",
+    "validate": "evaluate --data.val_sets",
+    "test": "evaluate --data.test_sets; prints the results table and where the files went",
+    "predict": "score unlabelled images (--data.predict_sets, format 'images'): a CSV of scores and overlays",
+}
+# name -> (module, function taking argv, help); imported only when the command runs
+EXTRA_COMMANDS = {
+    "data": ("tipsomaly.commands.data", "main", "data summary --format FORMAT --root ROOT: what a dataset holds"),
+    "demo": ("tipsomaly.demo", "main", "the whole pipeline on generated data and a tiny random TIPS model"),
+    "calibrate": ("tipsomaly.commands.calibrate", "calibrate_main", "decision thresholds from normal images"),
+    "export": ("tipsomaly.commands.export", "export_main", "ONNX of the image side for deployment"),
+    "sweep": ("tipsomaly.sweep", "sweep_main", "run a W&B sweep file locally, one CLI run per point"),
+    "report": ("tipsomaly.report.main", "report_main", "compare results folders: HTML and Markdown report"),
+}
+USAGE = "\n".join(
+    [
+        "usage: tipsomaly COMMAND [options]      (tipsomaly COMMAND --help for its options)",
+        "",
+        "Zero-shot anomaly detection with TIPS (TIPS Over Tricks), on PyTorch Lightning.",
+        "",
+        "commands:",
+        *(f"  {name:<10} {text}" for name, text in TRAINER_COMMANDS.items()),
+        *(f"  {name:<10} {text}" for name, (_, _, text) in EXTRA_COMMANDS.items()),
+        "",
+        "examples:",
+        "  tipsomaly fit  --config configs/mvtec_to_all.yaml",
+        "  tipsomaly test --config configs/mvtec_to_all.yaml --ckpt_path <results_dir>/checkpoints/last.ckpt",
+        "  tipsomaly test --config configs/zero_shot.yaml --print_config",
+    ]
+)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exception types that mean bad input, when raised before the run starts; their messages are one line."""
+    from jsonargparse import ArgumentError
+
+    from datamodules.errors import DatasetLayoutError
+    from lightning_modules.tips.errors import TipsCheckpointError
+    from tipsomaly.lightning_cli import CheckpointArgumentError
+    from tipsomaly.paths import UnsetVariableError
+    from tipsomaly.preflight import PreflightError
+    from tipsomaly.run_folder import ResultsFolderError
+
+    return (
+        ArgumentError, DatasetLayoutError, TipsCheckpointError, CheckpointArgumentError, UnsetVariableError, PreflightError,
+        ResultsFolderError, ValueError, FileNotFoundError,
+    )
+
+
+def main(args: Optional[list[str]] = None) -> int:
+    """Run `tipsomaly ARGS`; returns the exit status (0 ok, 2 bad input), also when called in-process by tests."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    command = argv[0]
+    if command in EXTRA_COMMANDS:
+        module, function, _ = EXTRA_COMMANDS[command]
+        return getattr(importlib.import_module(module), function)(argv[1:])
+    if command not in TRAINER_COMMANDS:
+        print(f"tipsomaly: error: unknown command '{command}'; expected one of "
+              f"{', '.join([*TRAINER_COMMANDS, *EXTRA_COMMANDS])} (tipsomaly --help).", file=sys.stderr)
+        return 2
+    from tipsomaly import lightning_cli
+
+    try:
+        lightning_cli.run(argv)
+    except _user_errors() as error:
+        if lightning_cli.run_started():  # inside the run a ValueError is a bug: keep its traceback
+            raise
+        message = " ".join(str(error).split())  # jsonargparse's messages span lines
+        if isinstance(error, importlib.import_module("jsonargparse").ArgumentError):
+            message += f" (tipsomaly {command} --help lists the options)"
+        print(f"tipsomaly {command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of `tipsomaly` beyond LightningCLI's fit / validate / test / predict."""
