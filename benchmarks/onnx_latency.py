@@ -26,17 +26,14 @@ from lightning_modules.deploy import Detector  # noqa: E402
 from lightning_modules.deploy.onnx_export import OnnxDetector, export_onnx  # noqa: E402
 from lightning_modules.tips import load_tips  # noqa: E402
 from tests.deploy.conftest import write_prompt_file  # noqa: E402
-from tests.deploy.official_format import write_random_s_checkpoint  # noqa: E402
+from tests.official_format import write_random_checkpoint  # noqa: E402
+from harness import timed  # noqa: E402
 
 
 def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Best of `repeats` timed calls after one warm-up call."""
+    fn()
+    return timed(fn, repeats)
 
 
 def main() -> None:
@@ -50,7 +47,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        tips = load_tips(**write_random_s_checkpoint(folder / "checkpoints"))
+        tips = load_tips(**write_random_checkpoint(folder / "checkpoints"))
         prompts = write_prompt_file(folder / "p.pt", width=tips.text_width, image_size=args.size)
         detector = Detector.load(prompts, backbone=tips, class_name="bottle")
         start = time.perf_counter()

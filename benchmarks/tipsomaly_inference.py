@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,18 +28,16 @@ from scipy.ndimage import gaussian_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_modules.tips import TEXT_PRESETS, VISION_PRESETS, TextConfig, TipsTextTower, TipsVisionTower, VisionConfig  # noqa: E402
+from datamodules.fingerprint import image_fingerprint  # noqa: E402
 from lightning_modules.tipsomaly.feature_cache import FeatureCache  # noqa: E402
 from lightning_modules.tipsomaly.scoring import anomaly_map  # noqa: E402
+from harness import timed  # noqa: E402
 
 
 def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Best of `repeats` timed calls after one warm-up call."""
+    fn()
+    return timed(fn, repeats)
 
 
 def official_style_text(tower: TipsTextTower, ids: torch.Tensor, paddings: torch.Tensor) -> torch.Tensor:
@@ -107,21 +104,17 @@ def bench_training_epochs(size: int, batch: int, epochs: int) -> None:
     p = VISION_PRESETS["S"]
     tower = TipsVisionTower(VisionConfig(p.embed_dim, p.depth, p.num_heads, p.mlp_hidden, p.ffn_layer, pos_grid=32)).eval()
     images = torch.rand(batch, 3, size, size)
-    with tempfile.TemporaryDirectory() as folder:
-        paths = []
-        for index in range(batch):  # the cache keys on image files
-            paths.append(str(Path(folder) / f"{index}.png"))
-            Path(paths[-1]).write_bytes(bytes([index]))
+    fingerprints = [image_fingerprint(image) for image in images]  # the cache keys on the input tensors
 
-        def run(mode: str) -> float:
-            cache = FeatureCache(mode, backbone_key="bench")
-            start = time.perf_counter()
-            with torch.no_grad():
-                for _ in range(epochs):
-                    cache.lookup(paths, (size, size), torch.float32, images.device, lambda rows: tower(images[rows]))
-            return time.perf_counter() - start
+    def run(mode: str) -> float:
+        cache = FeatureCache(mode, backbone_key="bench")
+        start = time.perf_counter()
+        with torch.no_grad():
+            for _ in range(epochs):
+                cache.lookup(fingerprints, "float32", images.device, lambda rows: tower(images[rows]))
+        return time.perf_counter() - start
 
-        recompute, cached = run("off"), run("memory")
+    recompute, cached = run("off"), run("memory")
     print(f"image side of {epochs} training epochs, ViT-S at {size}px, {batch} images: recomputing (reference) "
           f"{recompute:.2f} s, frozen-feature cache {cached:.2f} s, speed-up x{recompute / cached:.2f}")
 

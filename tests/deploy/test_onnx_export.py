@@ -17,7 +17,7 @@ from lightning_modules.deploy.thresholds import ThresholdsError  # noqa: E402
 from lightning_modules.tips import load_tips  # noqa: E402
 from tests.conftest import fixture_images  # noqa: E402
 from tests.deploy.conftest import TINY_SIZE, write_prompt_file  # noqa: E402
-from tests.deploy.official_format import write_random_s_checkpoint  # noqa: E402
+from tests.official_format import write_random_checkpoint  # noqa: E402
 
 PARITY = 1e-5
 CLASSES = ["bottle", "metal_nut"]
@@ -96,7 +96,7 @@ def test_a_single_class_export_takes_images_only(tiny_tips, tmp_path):
 
 
 def test_random_official_format_s14_export_equals_pytorch(tmp_path):
-    tips = load_tips(**write_random_s_checkpoint(tmp_path / "checkpoints"))
+    tips = load_tips(**write_random_checkpoint(tmp_path / "checkpoints"))
     assert (tips.vision.config.embed_dim, tips.vision.config.depth, tips.vision.config.num_heads) == (384, 12, 6)
     prompts = write_prompt_file(tmp_path / "p.pt", width=384, image_size=224)
     detector = Detector.load(prompts, backbone=tips, class_name="bottle")
