@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     make_synthetic_dataset(folder / "source", classes=SOURCE_CLASSES, n_normal=6, n_anomalous=12, seed=1)
     make_synthetic_dataset(folder / "target", classes=TARGET_CLASSES, n_normal=6, n_anomalous=9, seed=2)
     config = str(_config(folder, args.epochs, args.image_size))
-    print(__doc__.split("\n\n")[1].replace("\n", " "))
+    print(" ".join(__doc__.split("\n\n")[1].split()).removesuffix(", and runs") + "; it runs fit on the source, then test "
+          "on the target with the fixed prompts only and with the prompts learned on the source.")
     print("\nThe TIPS weights are RANDOM (a tiny model in the official format): the numbers below show that the "
           "pipeline runs end to end, not how well TIPS detects anomalies.")
 
