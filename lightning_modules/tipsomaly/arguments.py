@@ -57,6 +57,7 @@ def check_arguments(
     feature_cache_max_mb,
     exact_pixel_metrics,
     aupro,
+    compile_image_tower=False,
 ) -> None:
     """Raise ValueError naming the first argument outside its type or range, with what was expected."""
     if image_size is not None:
@@ -71,7 +72,8 @@ def check_arguments(
     if (n_deep > 0) != (d_deep > 0):
         _fail("n_deep, d_deep", (n_deep, d_deep), "both > 0 (deep prompts on) or both 0 (off)", "set the other one too")
     _choice("image_token", image_token, IMAGE_TOKENS)
-    for name, value in (("local_to_global", local_to_global), ("decoupled", decoupled), ("exact_pixel_metrics", exact_pixel_metrics)):
+    flags = (("local_to_global", local_to_global), ("decoupled", decoupled), ("exact_pixel_metrics", exact_pixel_metrics))
+    for name, value in (*flags, ("compile_image_tower", compile_image_tower)):
         if not isinstance(value, bool):
             _fail(name, value, "true or false")
     _real("sigma", sigma, 0.0)

@@ -93,3 +93,17 @@ def test_deep_prompts_train_and_are_saved():
     assert sum(p.numel() for group in optimizer.param_groups for p in group["params"]) == 2 * 8 * 64 + 2 * 64
     checkpoint = module.model.prompts.to_checkpoint({"n_prompt": 8, "width": 64})
     assert checkpoint.deep.shape == (1, 2, 64)
+
+
+def test_a_compiled_image_tower_scores_like_the_eager_one(tmp_path):
+    import lightning as L
+
+    eager, compiled = _module(), _module(compile_image_tower=True)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    compiled.trainer = trainer  # setup() is what a Trainer calls before any step
+    compiled.setup("test")
+    assert compiled.model.tips.vision._compiled_call_impl is not None
+    assert set(compiled.state_dict()) == set(eager.state_dict())  # checkpoints keep their keys
+    images = fixture_images(224)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(images, ["bottle", "screw"]).anomaly_map, eager(images, ["bottle", "screw"]).anomaly_map, rtol=0, atol=1e-5)
