@@ -24,6 +24,7 @@ from lightning_modules.tipsomaly import Tipsomaly
 from tipsomaly import preflight
 from tipsomaly.paths import expand_variables
 from tipsomaly.quiet import quiet_callback, silence_callback_state_notice
+from tipsomaly.predict_thresholds import check_thresholds
 from tipsomaly.run_folder import check_results_dir, default_results_dir
 from tipsomaly.wandb_setup import is_artifact_name, prompt_file_from_artifact
 
@@ -103,6 +104,10 @@ class TipsomalyCLI(LightningCLI):
             help="test: also write float16 anomaly maps (maps/<dataset>/<class>.npz) and overlay PNGs.",
         )
         parser.add_argument(
+            "--thresholds", type=Optional[str], default=None,
+            help="predict: a thresholds file from `tipsomaly calibrate`; adds a `decision` column (score >= threshold).",
+        )
+        parser.add_argument(
             "--overlays_per_class", type=int, default=4,
             help="Overlay PNGs per class (anomalous images first) with --save_maps, and for predict.",
         )
@@ -178,12 +183,18 @@ class TipsomalyCLI(LightningCLI):
                 callback.dirpath = str(results_dir / "checkpoints")  # `test --ckpt_path <results_dir>/checkpoints/last.ckpt`
                 if callback.save_last is None:
                     callback.save_last = True
+        image_threshold = None
+        if config.get("thresholds"):
+            if self.subcommand != "predict":
+                raise preflight.PreflightError(f"--thresholds is for `predict` (a decision per image), not `{self.subcommand}`; drop it")
+            image_threshold = check_thresholds(config.thresholds, self.model, self.datamodule).image_threshold
         writers = [
             ResultsWriter(results_dir=str(results_dir), overwrite=True),  # the folder was checked above
             PromptWriter(dirpath=str(results_dir), overwrite=True),
             PredictionWriter(
                 results_dir=str(results_dir), save_maps=config.save_maps,
                 overlays_per_class=config.overlays_per_class if (config.save_maps or self.subcommand == "predict") else 0,
+                image_threshold=image_threshold,
             ),
         ]
         trainer.callbacks.extend([quiet_callback(), *writers])

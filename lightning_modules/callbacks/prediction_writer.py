@@ -48,9 +48,12 @@ class PredictionWriter(L.Callback):
         overlays_per_class: overlay PNGs per (dataset, class); 0 writes none.
     """
 
-    def __init__(self, results_dir: Optional[str] = None, save_maps: bool = False, overlays_per_class: int = 4):
+    def __init__(
+        self, results_dir: Optional[str] = None, save_maps: bool = False, overlays_per_class: int = 4, image_threshold: Optional[float] = None
+    ):
         if overlays_per_class < 0:
             raise ValueError(f"overlays_per_class must be >= 0, got {overlays_per_class}.")
+        self.image_threshold = image_threshold  # with calibrated thresholds: a `decision` column (score >= threshold)
         self.results_dir = results_dir
         self.save_maps = save_maps
         self.overlays_per_class = overlays_per_class
@@ -130,6 +133,8 @@ class PredictionWriter(L.Callback):
         if trainer.is_global_zero:
             table = pd.DataFrame([row for part in rows for row in part], columns=[*_ORDER, *COLUMNS])
             table = table.sort_values(_ORDER, kind="stable")[COLUMNS]
+            if self.image_threshold is not None:
+                table["decision"] = np.where(table["pred_score"] >= self.image_threshold, "anomalous", "normal")
             folder.mkdir(parents=True, exist_ok=True)
             table.to_csv(folder / csv_name, index=False)
             if self.save_maps:

@@ -194,3 +194,35 @@ def test_test_from_the_reference_repositorys_prompt_file(workspace, fitted, test
         "--model.prompt_checkpoint", reference, "--results_dir", results,
     )
     pd.testing.assert_frame_equal(pd.read_csv(results / "test_results.csv"), pd.read_csv(tested / "test_results.csv"))
+
+
+def test_predict_with_calibrated_thresholds_adds_the_decision(workspace, fitted, capsys):
+    from lightning_modules.deploy.thresholds import load_thresholds
+    from tests.deploy.test_calibration_commands import _backbone_args
+    from tipsomaly.commands.calibrate import calibrate_main
+
+    prompts = fitted / "prompts" / "learnable_prompts_epoch2.pt"
+    normal = workspace / "target" / "round_object" / "test" / "good"
+    assert calibrate_main(["--class_name", "round_object", "--normal_dir", str(normal), "--prompt_file", str(prompts),
+                           "--image_size", str(IMAGE_SIZE), *_backbone_args()]) == 0
+    thresholds_file = fitted / "prompts" / "thresholds_round_object.json"
+    threshold = load_thresholds(thresholds_file).image_threshold
+    folder = workspace / "target" / "round_object" / "test"
+    common = ["predict", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4, "--model.prompt_checkpoint", prompts,
+              "--data.predict_sets", f"[{{name: line, format: images, root: {folder}, classes: null}}]"]
+    # one product per thresholds file: the class folders good/, hole/, ... are other "classes", so refused up front
+    assert main([*map(str, common), "--results_dir", str(workspace / "refused"), "--thresholds", str(thresholds_file)]) == 2
+    assert "thresholds are for class 'round_object' but the images to predict include" in capsys.readouterr().err
+    single = workspace / "round_object_only"
+    (single / "round_object").mkdir(parents=True)
+    for image in folder.rglob("*.png"):
+        (single / "round_object" / f"{image.parent.name}_{image.name}").write_bytes(image.read_bytes())
+    common[-1] = f"[{{name: line, format: images, root: {single}}}]"
+    tipsomaly(*common, "--results_dir", workspace / "decided", "--thresholds", thresholds_file)
+    predictions = pd.read_csv(workspace / "decided" / "predictions.csv")
+    expected = ["anomalous" if score >= threshold else "normal" for score in predictions["pred_score"]]
+    assert list(predictions["decision"]) == expected and set(predictions["class"]) == {"round_object"}
+    # thresholds of another scoring are refused before any image is scored
+    assert main([*map(str, common), "--results_dir", str(workspace / "other"), "--thresholds", str(thresholds_file),
+                 "--model.sigma", "1.0"]) == 2
+    assert "thresholds were calibrated with sigma=4.0 but the detector uses sigma=1.0" in capsys.readouterr().err
