@@ -11,7 +11,8 @@ JPEG (quality 95). One thread, so a figure is per core. Stages, per image:
 - + mask: reading and resizing an anomalous image's mask and its AUPRO region weights
   (`lightning_modules.metrics.regions.region_weights`), which the GPU path moves into the workers;
 - alternatives that close the gap: torchvision's libjpeg-turbo `decode_jpeg`, and a cache of
-  images already resized to the model size (uint8 `.npy`, keyed like the feature cache), read back.
+  images and masks already resized to the model size, read back from the data module's image cache
+  (`image_cache_dir`, datamodules/resized_cache.py).
 
 A ViT-L/14 at 518 px is about 1 TFLOP per image, so an H200 at 40-50% of its bf16 peak takes
 several hundred images per second: the table says how many worker cores that many images need.
@@ -32,6 +33,7 @@ from scipy.ndimage import gaussian_filter
 from harness import machine, timed
 from datamodules.image_io import read_image, read_mask
 from datamodules.resize import resize_image, resize_mask
+from datamodules.resized_cache import ResizedImageCache  # noqa: E402
 from lightning_modules.metrics.regions import region_weights
 
 
@@ -68,13 +70,26 @@ def bench_format(name: str, paths: list[Path], masks: list[Path], size: int, cac
             return torch.nn.functional.interpolate(image[None].float() / 255, (size, size), mode="bilinear", antialias=True)
 
         figures["torchvision_decode_resize"] = per_image(paths, turbo)
-    cached = []
-    for index, path in enumerate(paths):
-        array = (resize_image(read_image(path), size).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        cached.append(cache_dir / f"{name}_{index}.npy")
-        np.save(cached[-1], array)
-    figures["resized_cache_read"] = per_image(cached, lambda p: torch.from_numpy(np.load(p)).permute(2, 0, 1).float() / 255)
+    cache = ResizedImageCache(cache_dir / name)  # the data module's image_cache_dir: image and mask together
+    keys = [cache.key(str(p), str(m), size, "reference", 128) for p, m in zip(paths, masks)]
+    for key, path, mask in zip(keys, paths, masks):
+        cache.save(key, resize_image(read_image(path), size), resize_mask(read_mask(mask, 128), size))
+    figures["image_cache_read"] = per_image(keys, cache.load)
     return figures
+
+
+def bench_dataset_items(folder: Path, size: int) -> dict[str, float]:
+    """A whole AnomalyDataset item (image, mask, fingerprint, region weights), decoded vs from the image cache."""
+    from datamodules import AnomalyDataset, DatasetSpec, make_synthetic_dataset
+
+    root = make_synthetic_dataset(folder / "data", n_normal=4, n_anomalous=4, image_size=1024)
+    dataset = AnomalyDataset.from_spec(DatasetSpec("s", "mvtec", str(root)), image_size=size, image_cache_dir=str(folder / "cache"))
+    indices = list(range(len(dataset)))
+    decoded = timed(lambda: [dataset[i] for i in indices]) / len(indices)  # the first pass also fills the cache
+    cached = timed(lambda: [dataset[i] for i in indices]) / len(indices)
+    print(f"AnomalyDataset items (synthetic 1024 px PNG + mask, to {size} px, with fingerprint and region weights):")
+    print(f"  decoded {decoded * 1e3:.1f} ms ({1 / decoded:.0f} img/s), from image_cache_dir {cached * 1e3:.1f} ms ({1 / cached:.0f} img/s)")
+    return {"dataset_item_decoded_img_s": 1 / decoded, "dataset_item_cached_img_s": 1 / cached}
 
 
 def main() -> None:
@@ -105,6 +120,7 @@ def main() -> None:
                 workers = " ".join(f"{rate * seconds:6.1f}" for rate in args.gpu_rates)
                 print(f"  {stage:<26} {seconds * 1e3:7.1f} ms  {1 / seconds:6.1f} img/s  workers: {workers}")
                 summary[f"{name}_{stage}_img_s"] = 1 / seconds
+        summary.update(bench_dataset_items(root / "items", args.size))
     fields = " ".join(f"{key}={value:.4g}" for key, value in summary.items())
     print(f"SUMMARY decode size={args.size} {fields}")
 

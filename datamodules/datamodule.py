@@ -48,6 +48,8 @@ class AnomalyDataModule(L.LightningDataModule):
             paper configs set False. Under DDP each rank keeps its own shard in every epoch (shuffled within it),
             so the frozen-feature cache serves every epoch after the first.
         predict_sets: sets to score without evaluation (`predict`), e.g. {name: line3, format: images, root: ...}.
+        image_cache_dir: keep every image and mask decoded and resized to image_size there, and read them back in
+            later epochs and runs (datamodules.resized_cache: exact; what keeps a GPU fed with few CPU cores).
 
     Each set is a `DatasetSpec` or a plain mapping with its fields ({name, format, root, ...}).
     """
@@ -65,6 +67,7 @@ class AnomalyDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         shuffle: bool = True,
         predict_sets: SpecList = None,
+        image_cache_dir: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.train_sets = _specs(train_sets, "train_sets")
@@ -82,6 +85,7 @@ class AnomalyDataModule(L.LightningDataModule):
         self.allow_train_test_overlap = allow_train_test_overlap
         self.pin_memory = pin_memory
         self.shuffle = shuffle
+        self.image_cache_dir = image_cache_dir
         if not allow_train_test_overlap:
             _refuse_overlap(self.train_sets, self.test_sets)
         self.train_datasets: list[AnomalyDataset] = []
@@ -126,7 +130,10 @@ class AnomalyDataModule(L.LightningDataModule):
         return [self._evaluation_loader(dataset, persistent=False) for dataset in self.predict_datasets]
 
     def _datasets(self, specs: Sequence[DatasetSpec]) -> list[AnomalyDataset]:
-        return [AnomalyDataset.from_spec(spec, image_size=self.image_size, resize=self.resize) for spec in specs]
+        return [
+            AnomalyDataset.from_spec(spec, image_size=self.image_size, resize=self.resize, image_cache_dir=self.image_cache_dir)
+            for spec in specs
+        ]
 
     def _evaluation_loader(self, dataset: AnomalyDataset, *, persistent: bool) -> DataLoader:
         sampler = NonRepeatingDistributedSampler(dataset) if _distributed() else None

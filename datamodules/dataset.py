@@ -16,6 +16,7 @@ from datamodules.class_names import prompt_class_name
 from datamodules.fingerprint import image_fingerprint
 from datamodules.image_io import check_mask_size, empty_mask_message, mask_is_empty, read_image, read_mask
 from datamodules.readers import SAMPLE_COLUMNS
+from datamodules.resized_cache import ResizedImageCache
 from datamodules.resize import RESIZE_MODES, resize_image, resize_mask
 from datamodules.plan import SetPlan
 from datamodules.spec import DatasetSpec
@@ -38,6 +39,8 @@ class AnomalyDataset(Dataset[Item]):
         fixed_prompts: the set's prompt family, carried by every item so any way of feeding the data scores alike;
             None: the model's own family.
         levels: the set's metric levels ("image", "pixel", "both"); default "both" with pixel_level, else "image".
+        image_cache_dir: keep decoded, resized images and masks there and read them back next time (see
+            datamodules.resized_cache); None decodes every time.
 
     Index `len(self) + i` returns sample i marked as padding (`Item.is_padding`): the distributed evaluation
     sampler uses it to give a rank without samples one batch, which the metrics then skip.
@@ -56,6 +59,7 @@ class AnomalyDataset(Dataset[Item]):
         pixel_level: bool = True,
         fixed_prompts: Optional[str] = None,
         levels: Optional[str] = None,
+        image_cache_dir: Optional[str] = None,
     ) -> None:
         missing = [column for column in SAMPLE_COLUMNS if column not in samples.columns]
         if missing:
@@ -70,6 +74,7 @@ class AnomalyDataset(Dataset[Item]):
         self.pixel_level = pixel_level
         self.fixed_prompts = fixed_prompts
         self.levels = levels or ("both" if pixel_level else "image")
+        self.image_cache = ResizedImageCache(image_cache_dir) if image_cache_dir else None
         self.prompt_names = {
             name: prompt_class_name(format, name, class_names) for name in dict.fromkeys(self.samples["class_name"])
         }
@@ -84,7 +89,9 @@ class AnomalyDataset(Dataset[Item]):
         )
 
     @classmethod
-    def from_spec(cls, spec: DatasetSpec, *, image_size: int = 518, resize: str = "reference") -> AnomalyDataset:
+    def from_spec(
+        cls, spec: DatasetSpec, *, image_size: int = 518, resize: str = "reference", image_cache_dir: Optional[str] = None
+    ) -> AnomalyDataset:
         """Read `spec`'s samples table and wrap it."""
         return cls(
             spec.read_samples(),
@@ -97,6 +104,7 @@ class AnomalyDataset(Dataset[Item]):
             pixel_level=spec.pixel_level,
             fixed_prompts=spec.fixed_prompts,
             levels=spec.levels,
+            image_cache_dir=image_cache_dir,
         )
 
     @property
@@ -106,6 +114,23 @@ class AnomalyDataset(Dataset[Item]):
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def _resized(self, image_path: str, mask_path: Optional[str], label: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image float32 [3, S, S] in [0, 1] and mask float32 [S, S] of {0, 1}, decoded or from the image cache."""
+        key = self.image_cache.key(image_path, mask_path, self.image_size, self.resize, self.mask_threshold) if self.image_cache else None
+        if key is not None and (cached := self.image_cache.load(key)) is not None:
+            return cached
+        image = read_image(image_path)
+        mask = None
+        if mask_path is not None:
+            mask = read_mask(mask_path, self.mask_threshold)
+            check_mask_size(mask, image, mask_path, image_path)
+            if label == 1 and mask_is_empty(mask):
+                warnings.warn(empty_mask_message(mask_path, image_path, self.mask_threshold), stacklevel=3)
+        resized = resize_image(image, self.image_size, self.resize), resize_mask(mask, self.image_size, self.resize)
+        if key is not None:
+            self.image_cache.save(key, *resized)
+        return resized
 
     def evaluation_plan(self) -> SetPlan:
         """What evaluating this set computes: its reader class names in table order and its metric levels."""
@@ -118,15 +143,7 @@ class AnomalyDataset(Dataset[Item]):
         if index >= len(self._rows):
             return dataclasses.replace(self[index - len(self._rows)], is_padding=True)
         image_path, mask_path, class_name, label = self._rows[index]
-        image = read_image(image_path)
-        mask = None
-        if mask_path is not None:
-            mask = read_mask(mask_path, self.mask_threshold)
-            check_mask_size(mask, image, mask_path, image_path)
-            if label == 1 and mask_is_empty(mask):
-                warnings.warn(empty_mask_message(mask_path, image_path, self.mask_threshold), stacklevel=2)
-        image = resize_image(image, self.image_size, self.resize)
-        mask = resize_mask(mask, self.image_size, self.resize)
+        image, mask = self._resized(image_path, mask_path, int(label))
         return Item(
             image=image,
             mask=mask,
