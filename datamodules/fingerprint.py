@@ -1,8 +1,9 @@
-"""Content fingerprints of input tensors: the frozen-feature cache's key for an image as the model sees it."""
+"""Identities for cache keys: content fingerprints of input tensors, and files by path, size and modification time."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 
 import torch
 
@@ -18,3 +19,9 @@ def image_fingerprint(image: torch.Tensor) -> str:
     digest = hashlib.blake2b(f"{tuple(data.shape)}|{data.dtype}".encode(), digest_size=20)
     digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes, any dtype (bf16 too)
     return digest.hexdigest()
+
+
+def file_identity(path: str | os.PathLike) -> str:
+    """`<absolute path>:<size>:<modification time ns>`: a changed or replaced file gets another identity."""
+    stat = os.stat(path)
+    return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"

@@ -19,12 +19,7 @@ from typing import Optional
 
 import torch
 
-
-def _identity(path: Optional[str]) -> str:
-    if path is None:
-        return "none"
-    stat = os.stat(path)
-    return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
+from datamodules.fingerprint import file_identity
 
 
 class ResizedImageCache:
@@ -36,7 +31,8 @@ class ResizedImageCache:
             raise ValueError(f"image_cache_dir '{self.directory}' is a file; expected a folder; pass another path")
 
     def key(self, image_path: str, mask_path: Optional[str], size: int, mode: str, mask_threshold: int) -> str:
-        text = f"{_identity(image_path)}|{_identity(mask_path)}|{size}|{mode}|{mask_threshold}"
+        mask = file_identity(mask_path) if mask_path is not None else "none"
+        text = f"{file_identity(image_path)}|{mask}|{size}|{mode}|{mask_threshold}"
         return hashlib.sha256(text.encode()).hexdigest()
 
     def load(self, key: str) -> Optional[tuple[torch.Tensor, torch.Tensor]]:

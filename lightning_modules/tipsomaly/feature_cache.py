@@ -29,11 +29,6 @@ DEFAULT_MAX_MEMORY_MB = 4096
 Features = tuple[Tensor, Tensor, Tensor]
 
 
-def file_identity(path: str | os.PathLike) -> str:
-    stat = os.stat(path)
-    return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
 def compute_precision(device_type: str, weight_dtype: torch.dtype) -> str:
     """How the backbone computes right now: its weight dtype and the autocast state for this device type."""
     if torch.is_autocast_enabled(device_type):
@@ -44,7 +39,7 @@ def compute_precision(device_type: str, weight_dtype: torch.dtype) -> str:
 class FeatureCache:
     """Backbone outputs (first [D], second [D], patches [N, D]) per input tensor, in memory or on disk.
 
-    `backbone_key` identifies the backbone (see `file_identity`); entries are kept on the CPU
+    `backbone_key` identifies the backbone (see `datamodules.fingerprint.file_identity`); entries are kept on the CPU
     in the backbone's output dtype, so a cached feature equals a recomputed one bit for bit.
     """
 

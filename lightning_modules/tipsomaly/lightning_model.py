@@ -14,12 +14,13 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from datamodules.fingerprint import file_identity
 from lightning_modules.metrics import results_table
 from lightning_modules.tips import TipsSpec
 
 from .arguments import check_arguments
 from .evaluation import ClassFailure, ClassMetrics, plan_of
-from .feature_cache import DEFAULT_MAX_MEMORY_MB, FeatureCache, file_identity
+from .feature_cache import DEFAULT_MAX_MEMORY_MB, FeatureCache
 from .loss import classification_loss, l1_penalty, segmentation_loss
 from .prompt_checkpoint import PromptCheckpoint, load_prompt_checkpoint
 from .step_output import EvaluationOutput

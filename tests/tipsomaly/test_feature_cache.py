@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from datamodules.fingerprint import image_fingerprint
+from datamodules.fingerprint import file_identity, image_fingerprint
 from lightning_modules.tipsomaly import TipsomalyModel
-from lightning_modules.tipsomaly.feature_cache import FeatureCache, compute_precision, file_identity
+from lightning_modules.tipsomaly.feature_cache import FeatureCache, compute_precision
 
 
 def _counting_model(tiny_tips, cache):
