@@ -170,7 +170,7 @@ class TipsomalyCLI(LightningCLI):
         if self.results_dir is None:
             self.results_dir = check_results_dir(default_results_dir(trainer), self.subcommand, overwrite=config.overwrite)
         results_dir = self.results_dir
-        trainer.callbacks = _one_of_each_observer(trainer.callbacks)
+        trainer.callbacks = _with_wandb_observers(trainer.callbacks)
         if self.subcommand != "fit":  # nothing to checkpoint; a loaded checkpoint's callback state is moot
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]
             silence_callback_state_notice()
@@ -238,12 +238,11 @@ class TipsomalyCLI(LightningCLI):
                 print(f"  {path}")
 
 
-def _one_of_each_observer(callbacks: list) -> list:
-    """A W&B observer given in a config replaces its default (LightningCLI appends the defaults after the
-    config's callbacks, so the first of each kind is the user's)."""
-    observers = (WandbResults, WandbImages)
-    first = {kind: min(i for i, c in enumerate(callbacks) if isinstance(c, kind)) for kind in observers if any(isinstance(c, kind) for c in callbacks)}
-    return [c for i, c in enumerate(callbacks) if not any(isinstance(c, kind) and i != first[kind] for kind in first)]
+def _with_wandb_observers(callbacks: list) -> list:
+    """The W&B observers, each unless the config gives its own (e.g. WandbImages with another per_class). They do
+    nothing without a WandbLogger, so adding them here keeps them when a config lists callbacks of its own."""
+    missing = [kind() for kind in (WandbResults, WandbImages) if not any(isinstance(c, kind) for c in callbacks)]
+    return [*callbacks, *missing]
 
 
 def _checkpoint_hyperparameters(path: str) -> dict:

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lightning_modules.deploy.detector import backbone_label, scoring_settings
+from lightning_modules.deploy.detector import backbone_label, class_words, scoring_settings
 from lightning_modules.deploy.thresholds import Provenance, Thresholds, ThresholdsError, check_provenance, file_sha256, load_thresholds
-
-
-def _words(name: str) -> str:
-    return name.replace("_", " ").replace("-", " ").strip().lower()
 
 
 def check_thresholds(path: str, model, datamodule) -> Thresholds:
@@ -28,7 +24,7 @@ def check_thresholds(path: str, model, datamodule) -> Thresholds:
     check_provenance(thresholds, expected, path)
     datamodule.setup("predict")
     classes = sorted({name for dataset in datamodule.predict_datasets for name in dataset.prompt_class_names})
-    others = [name for name in classes if _words(name) != _words(thresholds.class_name)]
+    others = [name for name in classes if class_words(name) != class_words(thresholds.class_name)]
     if others:
         raise ThresholdsError(
             f"{path}: thresholds are for class {thresholds.class_name!r} but the images to predict include {others}; "

@@ -12,8 +12,9 @@ Layout of a results folder (every reader and writer uses it):
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+
+from lightning_modules.callbacks.output_folder import RUNS_FOLDER, next_version_dir
 
 # Per subcommand, the files whose presence means "this folder already holds such results". A `test` into the
 # folder of the `fit` that learned its prompts is fine; a second `test` into it is not.
@@ -23,7 +24,6 @@ STAGE_FILES = {
     "test": ("test_results.*", "test_predictions.csv", "maps", "overlays"),
     "predict": ("predictions.csv", "overlays"),
 }
-RUNS_FOLDER = "tipsomaly_runs"
 
 
 class ResultsFolderError(ValueError):
@@ -46,13 +46,6 @@ def check_results_dir(path: str | Path, subcommand: str, *, overwrite: bool) -> 
                 "pass --overwrite true to replace them, or choose another --results_dir."
             )
     return folder
-
-
-def next_version_dir(root: str | Path) -> Path:
-    """`<root>/version_<N>` with N one above the highest existing version (0 for an empty root)."""
-    root = Path(root)
-    versions = [int(m.group(1)) for p in root.glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
-    return root / f"version_{max(versions) + 1 if versions else 0}"
 
 
 def default_results_dir(trainer) -> Path:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import datetime
 import os
+import re
 from pathlib import Path
 
 import lightning as L
 
 
+RUNS_FOLDER = "tipsomaly_runs"
+
+
+def next_version_dir(root: str | os.PathLike) -> Path:
+    """`<root>/version_<N>` with N one above the highest existing version (0 for an empty root)."""
+    root = Path(root)
+    versions = [int(m.group(1)) for p in root.glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
+    return root / f"version_{max(versions) + 1 if versions else 0}"
+
+
 def resolve_folder(folder: str | os.PathLike | None, trainer: L.Trainer) -> Path:
     """`folder`; else the logger's versioned run folder; else (no logger) a new per-run folder
-    `<default_root_dir>/tipsomaly_runs/<date-time>`, the same for every callback of this trainer.
+    `<default_root_dir>/tipsomaly_runs/version_N`, the same for every callback of this trainer.
     Never the bare working directory, where a second run would overwrite the first."""
     if folder is not None:
         return Path(folder)
@@ -19,8 +29,7 @@ def resolve_folder(folder: str | os.PathLike | None, trainer: L.Trainer) -> Path
         return Path(trainer.log_dir)
     run_folder = getattr(trainer, "_tipsomaly_run_folder", None)
     if run_folder is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        run_folder = Path(trainer.default_root_dir) / "tipsomaly_runs" / stamp
+        run_folder = next_version_dir(Path(trainer.default_root_dir) / RUNS_FOLDER)
         trainer._tipsomaly_run_folder = run_folder  # one folder per trainer, shared by its callbacks
     return run_folder
 

@@ -170,7 +170,7 @@ class Detector:
         if isinstance(thresholds, (str, os.PathLike)):
             thresholds = load_thresholds(thresholds)
         check_provenance(thresholds, self.provenance, where)
-        if _words(thresholds.class_name) != _words(self.class_name):
+        if class_words(thresholds.class_name) != class_words(self.class_name):
             raise ThresholdsError(
                 f"{where}: thresholds are for class {thresholds.class_name!r} but the detector inspects {self.class_name!r}; "
                 "calibrate this class, or load the thresholds of it"
@@ -208,7 +208,8 @@ class Detector:
         return results[0] if single else results
 
 
-def _words(name: str) -> str:
+def class_words(name: str) -> str:
+    """A class name compared as words: `metal_nut`, `Metal-Nut` and `metal nut` are one class."""
     return name.replace("_", " ").replace("-", " ").strip().lower()
 
 

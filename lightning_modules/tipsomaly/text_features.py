@@ -90,7 +90,3 @@ class TextFeatureBank:
     def invalidate_learned(self) -> None:
         """Forget the learned features: call after every change of the prompt vectors."""
         self._learned.clear()
-
-    def cached(self) -> dict[str, int]:
-        """What the bank holds: fixed classes encoded per family, learned families cached."""
-        return {"fixed_classes": sum(len(f._cache) for f in self._fixed.values()), "learned_families": len(self._learned)}
