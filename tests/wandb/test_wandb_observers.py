@@ -59,3 +59,18 @@ def test_guard_reports_the_first_failure_once_and_stops():
 def test_overlays_per_class_must_be_positive():
     with pytest.raises(ValueError, match="per_class must be >= 1 overlays per class, got 0"):
         WandbImages(per_class=0)
+
+
+def test_the_cli_keeps_the_observers_when_a_config_lists_callbacks_of_its_own():
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from lightning_modules.callbacks.wandb_images import WandbImages
+    from lightning_modules.callbacks.wandb_results import WandbResults
+    from tipsomaly.lightning_cli import _with_wandb_observers
+
+    own = LearningRateMonitor()
+    kinds = [type(c) for c in _with_wandb_observers([own])]
+    assert kinds == [LearningRateMonitor, WandbResults, WandbImages]
+    mine = WandbImages(per_class=2)  # a config's own observer is kept, not doubled
+    callbacks = _with_wandb_observers([mine])
+    assert callbacks[0] is mine and [type(c) for c in callbacks] == [WandbImages, WandbResults]
