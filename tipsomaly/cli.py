@@ -50,19 +50,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from datamodules.errors import DatasetLayoutError
     from lightning_modules.tips.errors import TipsCheckpointError
-    from tipsomaly.lightning_cli import CheckpointArgumentError
+    from tipsomaly.checkpoint_arguments import CheckpointArgumentError
     from tipsomaly.paths import UnsetVariableError
     from tipsomaly.preflight import PreflightError
-    from tipsomaly.run_folder import ResultsFolderError
+    from tipsomaly.run_folder import RunFolderError
 
     return (
         ArgumentError, DatasetLayoutError, TipsCheckpointError, CheckpointArgumentError, UnsetVariableError, PreflightError,
-        ResultsFolderError, ValueError, FileNotFoundError,
+        RunFolderError, ValueError, FileNotFoundError,
     )
 
 
 def main(args: Optional[list[str]] = None) -> int:
-    """Run `tipsomaly ARGS`; returns the exit status (0 ok, 2 bad input), also when called in-process by tests."""
+    """Run `tipsomaly ARGS`; returns the exit status (0 ok, 2 bad input, 130 / 143 a fit stopped by Ctrl-C /
+    SIGTERM), also when called in-process by tests."""
     argv = list(sys.argv[1:] if args is None else args)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
@@ -79,6 +80,9 @@ def main(args: Optional[list[str]] = None) -> int:
 
     try:
         lightning_cli.run(argv)
+    except lightning_cli.RunInterrupted as stop:  # Ctrl-C / SIGTERM during fit: what was kept, how to resume
+        print(str(stop), file=sys.stderr)
+        return stop.status
     except _user_errors() as error:
         if lightning_cli.run_started():  # inside the run a ValueError is a bug: keep its traceback
             raise

@@ -1,7 +1,9 @@
-"""`TipsomalyCLI`: LightningCLI over `Tipsomaly` and `AnomalyDataModule`, with the results folder and its writers.
+"""`TipsomalyCLI`: LightningCLI over `Tipsomaly` and `AnomalyDataModule`, through its public hooks only.
 
-Every flag is a constructor argument (model.*, data.*, trainer.*) except four run-level options:
-`--results_dir`, `--overwrite`, `--save_maps` and `--overlays_per_class`.
+Each job has its own file: the run-level options, declared callbacks and links (tipsomaly/cli_parser.py), what
+--ckpt_path may name and how its stored arguments meet the user's (tipsomaly/checkpoint_arguments.py), the run
+folder (tipsomaly/run_folder.py), handing it to the callbacks (tipsomaly/run_callbacks.py), and what is printed at
+the end (tipsomaly/run_messages.py). This file only puts them in LightningCLI's order.
 """
 
 from __future__ import annotations
@@ -10,31 +12,29 @@ import inspect
 from pathlib import Path
 from typing import Optional
 
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from datamodules import AnomalyDataModule
 from lightning_modules.callbacks.prediction_writer import PredictionWriter
-from lightning_modules.callbacks.prompt_writer import PromptWriter
-from lightning_modules.callbacks.results_writer import ResultsWriter
-from lightning_modules.callbacks.wandb_images import WandbImages
-from lightning_modules.callbacks.wandb_results import WandbResults
 from lightning_modules.tipsomaly import Tipsomaly
-from tipsomaly import preflight
-from tipsomaly.paths import expand_variables
-from tipsomaly.quiet import quiet_callback, silence_callback_state_notice
+from tipsomaly import checkpoint_arguments as ckpt_args
+from tipsomaly import preflight, run_messages
+from tipsomaly.checkpoint_arguments import CheckpointArgumentError
+from tipsomaly.cli_parser import add_run_arguments, refuse_writer_folders
 from tipsomaly.predict_thresholds import check_thresholds
-from tipsomaly.run_folder import check_results_dir, default_results_dir
+from tipsomaly.quiet import silence_callback_state_notice
+from tipsomaly.run_callbacks import StageConfig, configure_checkpointing, hand_run_folder
+from tipsomaly.run_folder import RunFolder, default_run_folder, prepare, resumes_in
 from tipsomaly.wandb_setup import is_artifact_name, prompt_file_from_artifact
 
-DEFAULT_CONFIG = Path(__file__).with_name("default_config.yaml")
-# Lightning resolves these --ckpt_path values itself.
-SPECIAL_CKPT_NAMES = ("last", "best", "hpc")
-# Model arguments that the data decides (linked), never taken from a checkpoint.
-LINKED_MODEL_KEYS = ("image_size",)
+HERE = Path(__file__).parent
+# Loaded before any --config: every stage's defaults, then the defaults of the evaluation and predict entry points.
+DEFAULT_CONFIG = HERE / "default_config.yaml"
+STAGE_DEFAULTS = {"validate": "default_evaluate.yaml", "test": "default_evaluate.yaml", "predict": "default_predict.yaml"}
 # Set once the Trainer runs: a ValueError after that is a bug to show in full, not a bad input to report.
-_STATE = {"started": False}
+_STATE: dict = {"started": False, "claimed": None}
 
 
 def run_started() -> bool:
@@ -42,44 +42,36 @@ def run_started() -> bool:
     return _STATE["started"]
 
 
-class CheckpointArgumentError(ValueError):
-    """--ckpt_path names something that is not a Lightning checkpoint of this model."""
+class RunInterrupted(Exception):
+    """A fit stopped by Ctrl-C or SIGTERM: `message` says what was kept and how to resume; `status` is non-zero."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
-class ResultsConfig(SaveConfigCallback):
-    """Writes the resolved config as `<results_dir>/config.yaml` (rank 0), wherever the logger keeps its files."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, save_to_log_dir=False, **kwargs)
-        self.results_dir: Optional[Path] = None
-
-    def save_config(self, trainer, pl_module, stage: str) -> None:
-        self.results_dir.mkdir(parents=True, exist_ok=True)
-        path = self.results_dir / self.config_filename
-        if path.exists() and not self.overwrite:  # e.g. `test` into the folder of its `fit`: keep both configs
-            path = self.results_dir / f"config_{getattr(stage, 'value', stage)}.yaml"
-        self.parser.save(self.config, path, skip_unset=False, overwrite=True)
-        self.path = path
+def _default_files(subcommand: str) -> list[str]:
+    extra = STAGE_DEFAULTS.get(subcommand)
+    return [str(DEFAULT_CONFIG), *([str(HERE / extra)] if extra else [])]
 
 
 class TipsomalyCLI(LightningCLI):
-    """LightningCLI with: image size linked from the data, env-var paths, early checks, checkpoint arguments that
-    never override the user's, and a results folder that is never silently overwritten."""
+    """LightningCLI with: image size (and resize) linked from the data, env-var and absolute paths, early checks,
+    checkpoint arguments that never override the user's, and one run folder that is never silently overwritten."""
 
     def __init__(self, args, **kwargs):
-        self.results_dir: Optional[Path] = None
+        self.run_folder: Optional[RunFolder] = None
         super().__init__(
             Tipsomaly,
             AnomalyDataModule,
             args=args,
-            save_config_callback=ResultsConfig,
-            # errors raise (not print usage and exit), so `main` can report them on one line; W&B is the default
-            # logger (default_config.yaml), given as class paths so that ddp_spawn can pickle what they build
+            save_config_callback=StageConfig,
+            # errors raise (not print usage and exit), so `main` can report them on one line
             parser_kwargs={
                 "parser_mode": "yaml",
                 "exit_on_error": False,
                 **{
-                    command: {"parser_mode": "yaml", "exit_on_error": False, "default_config_files": [str(DEFAULT_CONFIG)]}
+                    command: {"parser_mode": "yaml", "exit_on_error": False, "default_config_files": _default_files(command)}
                     for command in ("fit", "validate", "test", "predict")
                 },
             },
@@ -88,229 +80,134 @@ class TipsomalyCLI(LightningCLI):
             **kwargs,
         )
 
-    # -- parser -------------------------------------------------------------------------------
+    # -- parsing --------------------------------------------------------------------------------
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.link_arguments("data.image_size", "model.image_size")
-        parser.add_argument(
-            "--results_dir", type=Optional[str], default=None,
-            help="Folder for results, predictions, prompts and checkpoints (default: the run's log folder).",
-        )
-        parser.add_argument(
-            "--overwrite", type=bool, default=False,
-            help="Allow writing into a --results_dir that already holds results.",
-        )
-        parser.add_argument(
-            "--save_maps", type=bool, default=False,
-            help="test: also write float16 anomaly maps (maps/<dataset>/<class>.npz) and overlay PNGs.",
-        )
-        parser.add_argument(
-            "--thresholds", type=Optional[str], default=None,
-            help="predict: a thresholds file from `tipsomaly calibrate`; adds a `decision` column (score >= threshold).",
-        )
-        parser.add_argument(
-            "--overlays_per_class", type=int, default=4,
-            help="Overlay PNGs per class (anomalous images first) with --save_maps, and for predict.",
-        )
-
-    def _prepare_subcommand_parser(self, klass, subcommand: str, **kwargs) -> LightningArgumentParser:
-        parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
-        if subcommand in ("validate", "test"):
-            parser.set_defaults(verbose=False)  # the results table printed at the end says it all, per class
-        if subcommand == "predict":
-            parser.set_defaults(return_predictions=False)  # PredictionWriter writes them; holding all costs memory
-        return parser
+        add_run_arguments(parser)
 
     def parse_arguments(self, parser: LightningArgumentParser, args) -> None:
         # `main` always passes its arguments explicitly, so LightningCLI's warning about args + sys.argv is moot.
         self._args = list(args)
         preflight.check_linked_image_size(self._args)
         self.config = parser.parse_args(self._args)
-
-    # -- checkpoint arguments -----------------------------------------------------------------
-    def _parse_ckpt_path(self) -> None:
-        """Take the model arguments stored in --ckpt_path, except those the user set (config files or flags).
-
-        Lightning >= 2.5.5 replaces every model argument with the checkpoint's; here the user's choice wins, e.g.
-        `test --ckpt_path last.ckpt --model.fixed_prompts medical` tests with the medical prompts.
-        """
         subcommand = self.config.get("subcommand")
-        ckpt_path = subcommand and self.config[subcommand].get("ckpt_path")
-        if not ckpt_path or ckpt_path in SPECIAL_CKPT_NAMES or str(ckpt_path).startswith("registry"):
+        if subcommand is None:
             return
-        ckpt_path = expand_variables(str(ckpt_path), "--ckpt_path")
-        self.config[subcommand].ckpt_path = ckpt_path
-        hparams = _checkpoint_hyperparameters(ckpt_path)
-        accepted = set(inspect.signature(Tipsomaly.__init__).parameters) - {"self"}
-        explicit = _given_keys(self.parser.parse_args(self._args, defaults=False)[subcommand].get("model"))
-        stored = {
-            key: value
-            for key, value in _flatten(hparams).items()
-            if key.split(".")[0] in accepted and key.split(".")[0] not in LINKED_MODEL_KEYS and key not in explicit
-        }
-        if stored:
-            self.config = self.parser.parse_object({subcommand: {"model": _unflatten(stored)}}, self.config)
+        config = self.config[subcommand]
+        # what the user set (config files and flags, no defaults): it wins over what the checkpoint stored
+        defaults = self._subcommand_parsers[subcommand].get_defaults().get("model")
+        self._given_model = ckpt_args.given_values(config.get("model"), defaults, self._args)
+        if config.get("ckpt_path"):
+            results = RunFolder(preflight.expand_variables(str(config.results_dir), "--results_dir")) if config.get("results_dir") else None
+            config.ckpt_path = ckpt_args.resolve_ckpt_path(
+                str(config.ckpt_path), subcommand, results.last_checkpoint if results else None
+            )
+            self._stored_model = ckpt_args.checkpoint_hyperparameters(config.ckpt_path)
+            ckpt_args.check_conflicts(config.ckpt_path, self._stored_model, self._given_model)
+        # LightningCLI then applies every argument stored in the checkpoint; before_instantiate_classes puts the
+        # user's back
 
     # -- before anything is built -------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
+        subcommand = self.subcommand
+        config = self.config[subcommand]
+        if config.get("ckpt_path"):
+            self._apply_checkpoint_arguments(subcommand)
+            config = self.config[subcommand]
         preflight.expand_paths(config)
         preflight.check_image_size(config.data.image_size)
-        if config.results_dir:
-            self.results_dir = check_results_dir(config.results_dir, self.subcommand, overwrite=config.overwrite)
+        preflight.check_ranges(subcommand, config)
+        refuse_writer_folders(config)
+        if config.get("thresholds") and subcommand != "predict":
+            raise preflight.PreflightError(f"--thresholds is for `predict` (a decision per image), not `{subcommand}`; drop it")
         prompt_checkpoint = config.model.get("prompt_checkpoint")
         if prompt_checkpoint and is_artifact_name(str(prompt_checkpoint)):  # entity/project/name:version
             download = Path(config.results_dir or ".") / "prompts_artifact"
             config.model.prompt_checkpoint = str(prompt_file_from_artifact(str(prompt_checkpoint), download))
         preflight.check_prompt_checkpoint(config.model.get("prompt_checkpoint"))
-        preflight.check_datasets(self.subcommand, config.data)
+        preflight.check_datasets(subcommand, config.data)
+        if config.results_dir:  # checked before any model is built; claimed once the trainer exists
+            self.run_folder = RunFolder(config.results_dir)
+            if not resumes_in(self.run_folder, subcommand, config.get("ckpt_path")):
+                self.run_folder.check(subcommand, config.overwrite)
+
+    def _apply_checkpoint_arguments(self, subcommand: str) -> None:
+        """The checkpoint's stored model arguments, except those the user set and those linked from the data."""
+        accepted = set(inspect.signature(Tipsomaly.__init__).parameters) - {"self"}
+        stored = ckpt_args.stored_model_arguments(self._stored_model, accepted, self._given_model)
+        # from the user's parse (LightningCLI has applied all of the checkpoint's meanwhile): given + linked values
+        user = self.parser.parse_args(self._args)[subcommand].model
+        chosen = {
+            key: value for key, value in ckpt_args.flatten(user.as_dict()).items()
+            if key not in stored and key.split(".")[0] not in ckpt_args.LINKED_MODEL_KEYS
+        }
+        self.config = self.parser.parse_object({subcommand: {"model": ckpt_args.unflatten({**chosen, **stored})}}, self.config)
 
     def after_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
-        trainer = self.trainer
-        if self.results_dir is None:
-            self.results_dir = check_results_dir(default_results_dir(trainer), self.subcommand, overwrite=config.overwrite)
-        results_dir = self.results_dir
-        trainer.callbacks = _with_wandb_observers(trainer.callbacks)
-        if self.subcommand != "fit":  # nothing to checkpoint; a loaded checkpoint's callback state is moot
+        subcommand, config, trainer = self.subcommand, self.config[self.subcommand], self.trainer
+        if self.run_folder is None:
+            self.run_folder = default_run_folder(trainer)
+        folder = self.run_folder
+        resume = resumes_in(folder, subcommand, config.get("ckpt_path"))
+        prepare(folder, subcommand, overwrite=config.overwrite, resume=resume)
+        _STATE["claimed"] = folder
+        hand_run_folder(trainer, folder)
+        if subcommand == "fit":
+            declared = any("ModelCheckpoint" in str(c.get("class_path", "")) for c in (config.trainer.get("callbacks") or []))
+            configure_checkpointing(trainer, folder, user_declared=declared)
+        else:  # nothing to checkpoint; a loaded checkpoint's callback state is moot
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]
             silence_callback_state_notice()
-        for callback in trainer.callbacks:
-            if isinstance(callback, ResultsConfig):
-                callback.results_dir, callback.overwrite = results_dir, config.overwrite
-            if isinstance(callback, WandbResults):
-                callback.results_dir = str(results_dir)
-            if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
-                callback.dirpath = str(results_dir / "checkpoints")  # `test --ckpt_path <results_dir>/checkpoints/last.ckpt`
-                if callback.save_last is None:
-                    callback.save_last = True
-        image_threshold = None
         if config.get("thresholds"):
-            if self.subcommand != "predict":
-                raise preflight.PreflightError(f"--thresholds is for `predict` (a decision per image), not `{self.subcommand}`; drop it")
-            image_threshold = check_thresholds(config.thresholds, self.model, self.datamodule).image_threshold
-        writers = [
-            ResultsWriter(results_dir=str(results_dir), overwrite=True),  # the folder was checked above
-            PromptWriter(dirpath=str(results_dir), overwrite=True),
-            PredictionWriter(
-                results_dir=str(results_dir), save_maps=config.save_maps,
-                overlays_per_class=config.overlays_per_class if (config.save_maps or self.subcommand == "predict") else 0,
-                image_threshold=image_threshold,
-            ),
-        ]
-        trainer.callbacks.extend([quiet_callback(), *writers])
+            threshold = check_thresholds(config.thresholds, self.model, self.datamodule).image_threshold
+            for callback in trainer.callbacks:
+                if isinstance(callback, PredictionWriter):
+                    callback.image_threshold = threshold
 
-    def _run_subcommand(self, subcommand: str) -> None:
+    # -- running --------------------------------------------------------------------------------
+    def _started(self) -> None:
         _STATE["started"] = True
-        super()._run_subcommand(subcommand)
 
-    # -- after each subcommand ------------------------------------------------------------------
+    before_fit = before_validate = before_test = before_predict = _started
+
+    def fit(self, model, **kwargs) -> None:
+        """`trainer.fit`, with a stop (Ctrl-C, SIGTERM) reported as such: non-zero, what was kept, how to resume."""
+        try:
+            self.trainer.fit(model, **kwargs)
+        except SystemExit as stop:  # SIGTERMException, or Lightning's sys.exit(1) after a KeyboardInterrupt
+            why, status = ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("Ctrl-C", 130)
+            if not self.trainer.is_global_zero:
+                raise
+            raise RunInterrupted(run_messages.fit_interrupted(self._args, self.run_folder, why), status) from None
+
     def after_fit(self) -> None:
-        if not self.trainer.is_global_zero:
-            return
-        last = self.results_dir / "checkpoints" / "last.ckpt"
-        print(f"\nfit finished; files are in {self.results_dir}")
-        print(f"  learned prompts: {self.results_dir / 'prompts'}")
-        if last.is_file():
-            print(f"  test them: tipsomaly test --config <your config> --ckpt_path {last}")
+        if self.trainer.is_global_zero:
+            print(run_messages.fit_finished(self.run_folder))
 
     def after_validate(self) -> None:
-        self._print_results("val")
+        if self.trainer.is_global_zero:
+            print(run_messages.evaluation_finished(self.run_folder, "validate"))
 
     def after_test(self) -> None:
-        self._print_results("test")
+        if self.trainer.is_global_zero:
+            print(run_messages.evaluation_finished(self.run_folder, "test"))
 
     def after_predict(self) -> None:
         if self.trainer.is_global_zero:
-            print(f"\npredictions written to {self.results_dir / 'predictions.csv'}")
-            print(f"  overlays: {self.results_dir / 'overlays'}")
-
-    def _print_results(self, stage: str) -> None:
-        if not self.trainer.is_global_zero:
-            return
-        # read back from disk: under ddp_spawn the results live in the worker processes
-        tables = sorted(self.results_dir.glob(f"{stage}_results*.md"), key=lambda p: p.stat().st_mtime)
-        if tables:
-            print("\n" + tables[-1].read_text())
-        print(f"{stage} results are in {self.results_dir}")
-        written = [*(p.with_suffix(".csv") for p in tables[-1:]), self.results_dir / f"{stage}_predictions.csv"]
-        for path in [*written, self.results_dir / "maps", self.results_dir / "overlays"]:
-            if path.exists():
-                print(f"  {path}")
-
-
-def _with_wandb_observers(callbacks: list) -> list:
-    """The W&B observers, each unless the config gives its own (e.g. WandbImages with another per_class). They do
-    nothing without a WandbLogger, so adding them here keeps them when a config lists callbacks of its own."""
-    missing = [kind() for kind in (WandbResults, WandbImages) if not any(isinstance(c, kind) for c in callbacks)]
-    return [*callbacks, *missing]
-
-
-def _checkpoint_hyperparameters(path: str) -> dict:
-    file = Path(path)
-    if not file.is_file():
-        raise CheckpointArgumentError(
-            f"--ckpt_path '{path}' does not exist; expected a Lightning checkpoint written by `tipsomaly fit` "
-            "(<results_dir>/checkpoints/last.ckpt). For a prompt file use --model.prompt_checkpoint instead."
-        )
-    try:
-        checkpoint = torch.load(file, weights_only=True, map_location="cpu")
-    except Exception as error:  # any unreadable file: say which and why, in one line
-        raise CheckpointArgumentError(
-            f"--ckpt_path '{path}' is not a readable Lightning checkpoint ({type(error).__name__}); pass the .ckpt "
-            "written by `tipsomaly fit`, or a prompt file with --model.prompt_checkpoint."
-        ) from None
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        hint = " It looks like a prompt file: pass it with --model.prompt_checkpoint." if isinstance(checkpoint, dict) else ""
-        raise CheckpointArgumentError(
-            f"--ckpt_path '{path}' is not a Lightning checkpoint (no state_dict).{hint}"
-        )
-    if not any(key.startswith("model.prompts") or key == "model.prompts_learned" for key in checkpoint["state_dict"]):
-        raise CheckpointArgumentError(
-            f"--ckpt_path '{path}' holds no Tipsomaly prompts (state_dict keys: "
-            f"{', '.join(list(checkpoint['state_dict'])[:3])}, ...); pass a checkpoint written by `tipsomaly fit`."
-        )
-    hparams = dict(checkpoint.get("hyper_parameters") or {})
-    for private in ("_instantiator", "_class_path"):
-        hparams.pop(private, None)
-    return hparams
-
-
-def _flatten(values: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _unflatten(flat: dict) -> dict:
-    nested: dict = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split(".")
-        node = nested
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[leaf] = value
-    return nested
-
-
-def _given_keys(model_namespace) -> set[str]:
-    """Dotted model keys the user set in config files or on the command line (parsed without defaults)."""
-    if model_namespace is None:
-        return set()
-    values = model_namespace.as_dict() if hasattr(model_namespace, "as_dict") else dict(model_namespace)
-    return {key for key, value in _flatten(values).items() if value is not None}
+            print(run_messages.predict_finished(self.run_folder))
 
 
 def run(args: list[str]) -> TipsomalyCLI:
-    """Parse `args` (`fit ...`, `test ...`), check them, build model / data / trainer and run the subcommand."""
+    """Parse `args` (`fit ...`, `test ...`), check them, build model / data / trainer and run the subcommand; the
+    run folder's lock is released however it ends."""
     from tipsomaly.quiet import silence_harmless_messages
 
     silence_harmless_messages()
-    _STATE["started"] = False
-    return TipsomalyCLI(args)
+    _STATE["started"], _STATE["claimed"] = False, None
+    try:
+        return TipsomalyCLI(args)
+    finally:
+        if _STATE["claimed"] is not None:
+            _STATE["claimed"].release()
 
 
-__all__ = ["CheckpointArgumentError", "TipsomalyCLI", "run", "run_started"]
+__all__ = ["CheckpointArgumentError", "RunInterrupted", "TipsomalyCLI", "run", "run_started"]

@@ -29,19 +29,50 @@ def _as_dict(value):
     return value.as_dict() if hasattr(value, "as_dict") else dict(value)
 
 
+def _absolute(path: str) -> str:
+    """`path` made absolute when it names a local file or folder (a hub id such as google/tips stays as it is):
+    the saved config then reruns from any working folder."""
+    local = Path(path).expanduser()
+    return str(local.absolute()) if local.exists() else path
+
+
 def expand_paths(config) -> None:
-    """Replace environment variables in dataset roots, TIPS paths and the prompt checkpoint, in place."""
+    """Replace environment variables in dataset roots, TIPS paths and the prompt checkpoint, and make the local
+    ones absolute, in place (what the saved config then records)."""
     for key in ("train_sets", "val_sets", "test_sets", "predict_sets"):
         for spec in config.data.get(key) or []:
-            spec.root = expand_variables(str(spec.root), f"data.{key} '{spec.name}' root")
+            spec.root = _absolute(expand_variables(str(spec.root), f"data.{key} '{spec.name}' root"))
     backbone = config.model.backbone
     for field in ("vision_checkpoint", "text_checkpoint", "tokenizer", "checkpoint_dir"):
         if backbone.get(field):
-            backbone[field] = expand_variables(str(backbone[field]), f"model.backbone.{field}")
+            backbone[field] = _absolute(expand_variables(str(backbone[field]), f"model.backbone.{field}"))
     if config.model.get("prompt_checkpoint"):
-        config.model.prompt_checkpoint = expand_variables(str(config.model.prompt_checkpoint), "model.prompt_checkpoint")
+        config.model.prompt_checkpoint = _absolute(expand_variables(str(config.model.prompt_checkpoint), "model.prompt_checkpoint"))
     if config.get("results_dir"):
-        config.results_dir = expand_variables(str(config.results_dir), "--results_dir")
+        config.results_dir = str(Path(expand_variables(str(config.results_dir), "--results_dir")).expanduser().absolute())
+    if config.get("thresholds"):
+        config.thresholds = _absolute(expand_variables(str(config.thresholds), "--thresholds"))
+
+
+def check_ranges(subcommand: str, config) -> None:
+    """Flags that Lightning or PyTorch would only reject deep inside the run (or accept and do nothing with)."""
+    trainer, data = config.trainer, config.data
+    max_epochs = trainer.get("max_epochs")
+    if max_epochs is not None and (max_epochs < -1 or (subcommand == "fit" and max_epochs == 0)):
+        raise PreflightError(
+            f"--trainer.max_epochs {max_epochs} trains nothing; give a number of epochs >= 1 (or -1 for no limit, "
+            "stopped by --trainer.max_steps or Ctrl-C)."
+        )
+    max_steps = trainer.get("max_steps")
+    if max_steps is not None and (max_steps < -1 or (subcommand == "fit" and max_steps == 0)):
+        raise PreflightError(f"--trainer.max_steps {max_steps} trains nothing; give >= 1, or -1 for no limit.")
+    workers = data.get("num_workers")
+    if workers is not None and workers < 0:
+        raise PreflightError(f"--data.num_workers {workers} is negative; give 0 (load in the main process) or more.")
+    if data.get("batch_size") is not None and data.batch_size < 1:
+        raise PreflightError(f"--data.batch_size {data.batch_size} must be at least 1.")
+    if config.get("overlays_per_class") is not None and config.overlays_per_class < 0:
+        raise PreflightError(f"--overlays_per_class {config.overlays_per_class} is negative; give 0 (none) or more.")
 
 
 def check_image_size(size: int) -> None:
@@ -83,10 +114,24 @@ LINKED_MESSAGE = (
 )
 
 
+def read_config_file(path: Path) -> object:
+    """The YAML content of a --config file, or a one-line PreflightError naming the file and the error's position."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise PreflightError(f"--config '{path}' is not valid YAML{where}: {problem}; fix the file.") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise PreflightError(f"--config '{path}' cannot be read ({type(error).__name__}: {error}).") from None
+
+
 def check_linked_image_size(argv: list[str]) -> None:
     """Refuse model.image_size on the command line or in any --config file (included ones too): the link would
-    silently replace it with data.image_size."""
-    import yaml
+    silently replace it with data.image_size. Every config file read on the way must be valid YAML."""
 
     def configs(values: list[str]):
         for i, value in enumerate(values):
@@ -105,7 +150,7 @@ def check_linked_image_size(argv: list[str]) -> None:
         if path in seen:
             continue
         seen.add(path)
-        content = yaml.safe_load(path.read_text()) or {}
+        content = read_config_file(path) or {}
         if not isinstance(content, dict):
             continue
         model = content.get("model")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 
 # (message regex, category name) of warnings that are expected here:
@@ -15,6 +16,9 @@ HARMLESS_WARNINGS = (
     (r"Starting from v1\.9\.0, `tensorboardX` has been removed", "Warning"),
     # a deprecation inside lightning's own copy of torch's pytree code (torch >= 2.10), nothing we call
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", "Warning"),
+    # small sets have fewer batches per epoch than log_every_n_steps (50): the per-epoch loss is logged anyway
+    # (Tipsomaly logs train/loss_epoch), so nothing is lost; a run that wants every step sets log_every_n_steps
+    (r"The number of training batches \(\d+\) is smaller than the logging interval", "PossibleUserWarning"),
 )
 # Log lines that advertise a product instead of describing the run.
 ADVERTISEMENTS = ("💡 Tip:",)
@@ -25,7 +29,20 @@ class _DropAdvertisements(logging.Filter):
         return not str(record.getMessage()).startswith(ADVERTISEMENTS)
 
 
+class _DropUncountedFlops(logging.Filter):
+    """Lightning's model summary counts FLOPs only for a module with an `example_input_array`; without one it
+    prints "0 Total Flops", which is not a measurement. The line goes; the rest of the summary stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Total Flops" in message:
+            record.msg = "\n".join(line for line in message.split("\n") if not re.fullmatch(r"\s*0\s+Total Flops\s*", line))
+            record.args = ()
+        return True
+
+
 _FILTER = _DropAdvertisements()
+_FLOPS = _DropUncountedFlops()
 
 
 def silence_harmless_messages() -> None:
@@ -43,18 +60,12 @@ def silence_harmless_messages() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    summary = logging.getLogger("lightning.pytorch.callbacks.model_summary")
+    if _FLOPS not in summary.filters:
+        summary.addFilter(_FLOPS)
 
 
 def silence_callback_state_notice() -> None:
     """For validate / test / predict: Lightning's advice to re-create the checkpoint's callbacks only matters
     when training resumes from it."""
     warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create the checkpoint")
-
-
-
-def quiet_callback():
-    """A callback that installs the same filters in every process at setup (spawned DDP workers start with
-    fresh warning filters)."""
-    from tipsomaly.quiet_processes import QuietProcesses
-
-    return QuietProcesses()

@@ -1,61 +1,57 @@
-"""Where a run's files go (`--results_dir`), and the rule that a results folder is never silently overwritten.
+"""The command's side of the run folder: one `RunFolder` per run (lightning_modules/callbacks/run_folder.py holds
+the layout), checked, cleared on --overwrite, claimed with `run.lock`, then handed to every writer.
 
-Layout of a results folder (every reader and writer uses it):
-
-    config.yaml                         the resolved config of the run
-    test_results.csv, .md               one row per (dataset, class), dataset means, the mean over datasets
-    test_predictions.csv                one row per image
-    maps/<dataset>/<class>.npz          float16 anomaly maps (--save_maps true)
-    overlays/<dataset>/<class>/*.png    image | heatmap | ground-truth contour
-    prompts/learnable_prompts_epochN.pt learned prompts (fit)
+Rules, each once:
+- a folder that holds results of the same stage is refused unless --overwrite true; a `test` into the folder of its
+  `fit` is fine (different stages, different files, one config per stage);
+- --overwrite true removes the previous run's files of that stage before this run writes (no stale maps,
+  overlays, `last-v1.ckpt`);
+- `fit --ckpt_path <folder>/checkpoints/<file>.ckpt` into that same folder resumes: no --overwrite needed, nothing
+  removed, the prompts and checkpoint carry on from the checkpoint's epoch;
+- two runs never write into one folder at once (`run.lock`, created exclusively).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lightning_modules.callbacks.output_folder import RUNS_FOLDER, next_version_dir
+from lightning_modules.callbacks.run_folder import (
+    RUNS_FOLDER, STAGE_FILES, RunFolder, RunFolderError, default_run_folder, path_part,
+)
 
-# Per subcommand, the files whose presence means "this folder already holds such results". A `test` into the
-# folder of the `fit` that learned its prompts is fine; a second `test` into it is not.
-STAGE_FILES = {
-    "fit": ("prompts", "checkpoints"),
-    "validate": ("val_results_epoch*",),
-    "test": ("test_results.*", "test_predictions.csv", "maps", "overlays"),
-    "predict": ("predictions.csv", "overlays"),
-}
-
-
-class ResultsFolderError(ValueError):
-    """A results folder that cannot be used as asked."""
+ResultsFolderError = RunFolderError  # the name the command's error handling has always used
 
 
 def check_results_dir(path: str | Path, subcommand: str, *, overwrite: bool) -> Path:
-    """`path` as a Path, or a one-line error when it is a file, or already holds results of `subcommand` and
-    overwrite is off."""
-    folder = Path(path).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise ResultsFolderError(
-            f"--results_dir '{folder}' is a file, expected a folder for the run's results; pass a folder path."
-        )
-    if folder.is_dir() and not overwrite:
-        found = sorted({path.name for pattern in STAGE_FILES[subcommand] for path in folder.glob(pattern)})
-        if found:
-            raise ResultsFolderError(
-                f"--results_dir '{folder}' already holds {subcommand} results of an earlier run ({', '.join(found)}); "
-                "pass --overwrite true to replace them, or choose another --results_dir."
-            )
-    return folder
+    """`path` (absolute) after `RunFolder.check`: a one-line error when it is a file or already holds results of
+    `subcommand` and overwrite is off."""
+    folder = RunFolder(path)
+    folder.check(subcommand, overwrite)
+    return folder.root
 
 
-def default_results_dir(trainer) -> Path:
-    """The run's own folder when no --results_dir is given.
+def resumes_in(folder: RunFolder, subcommand: str, ckpt_path: str | None) -> bool:
+    """Whether this is `fit --ckpt_path` from a checkpoint of `folder` itself: resuming, not overwriting."""
+    if subcommand != "fit" or not ckpt_path:
+        return False
+    checkpoint = Path(ckpt_path).expanduser().absolute()
+    return checkpoint.is_file() and checkpoint.parent == folder.checkpoints
 
-    TensorBoard and CSV loggers give every run a fresh `version_N` folder: results go there, beside the logs.
-    Other loggers (W&B keeps its files in its own tree) or no logger: `<default_root_dir>/tipsomaly_runs/version_N`.
-    """
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    if trainer.loggers and isinstance(trainer.loggers[0], (CSVLogger, TensorBoardLogger)):
-        return Path(trainer.loggers[0].log_dir)
-    return next_version_dir(Path(trainer.default_root_dir) / RUNS_FOLDER)
+def prepare(folder: RunFolder, subcommand: str, *, overwrite: bool, resume: bool, claim: bool = True) -> list[Path]:
+    """Check, claim and (with overwrite) clear `folder` for a run of `subcommand`; returns what was removed.
+
+    Claimed before clearing, so a run in progress in that folder is never cleared under it."""
+    if not resume:
+        folder.check(subcommand, overwrite)
+    if claim:
+        folder.claim(subcommand)
+    removed = folder.clear(subcommand) if (overwrite and not resume) else []
+    folder.prepared_for = subcommand
+    return removed
+
+
+__all__ = [
+    "RUNS_FOLDER", "STAGE_FILES", "ResultsFolderError", "RunFolder", "RunFolderError", "check_results_dir",
+    "default_run_folder", "path_part", "prepare", "resumes_in",
+]

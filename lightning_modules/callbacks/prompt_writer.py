@@ -7,33 +7,35 @@ import os
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 
+from datamodules.atomic_files import atomic_path
 from lightning_modules.tipsomaly.prompt_checkpoint import save_prompt_checkpoint
 
-from .output_folder import check_writable, resolve_folder
+from .run_folder import RunFolder, WritesToRunFolder
 
 
-class PromptWriter(L.Callback):
-    """Writes `<folder>/prompts/learnable_prompts_epochN.pt` (our weights-only format) on rank 0 each epoch.
+class PromptWriter(WritesToRunFolder, L.Callback):
+    """Writes `<run folder>/prompts/learnable_prompts_epochN.pt` (our weights-only format, written whole or not at
+    all) on rank 0 each epoch.
 
     Args:
-        dirpath: the folder; None = the trainer's log dir.
+        results_dir: the folder (a path or the CLI's RunFolder); None = `default_run_folder(trainer)`.
         overwrite: replace prompt files of an earlier run in the same folder instead of refusing at setup.
     """
 
-    def __init__(self, dirpath: str | os.PathLike | None = None, overwrite: bool = False):
-        self.dirpath = dirpath
+    def __init__(self, results_dir: str | os.PathLike | RunFolder | None = None, overwrite: bool = False):
+        self._given_folder(results_dir)
         self.overwrite = overwrite
         self.last_path = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit":
-            folder = resolve_folder(self.dirpath, trainer)
-            check_writable(folder, ["prompts/learnable_prompts_epoch*.pt"], self.overwrite, "--overwrite true (PromptWriter(overwrite=True))")
+            self.check_folder(trainer, "fit", self.overwrite)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or pl_module.model.prompts is None:
             return
-        path = resolve_folder(self.dirpath, trainer) / "prompts" / f"learnable_prompts_epoch{trainer.current_epoch + 1}.pt"
-        save_prompt_checkpoint(path, pl_module.prompt_file())
+        path = self.folder(trainer).prompt_file(trainer.current_epoch + 1)
+        with atomic_path(path) as temporary:  # renamed when whole, mode 0644 like every other result
+            save_prompt_checkpoint(temporary, pl_module.prompt_file())
         self.last_path = path
         rank_zero_info(f"learned prompts saved to {path}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
@@ -19,15 +18,6 @@ def wandb_run(trainer) -> Any | None:  # noqa: ANN001
         if isinstance(logger, WandbLogger):
             return logger.experiment
     return None
-
-
-def results_folder(trainer) -> Path:  # noqa: ANN001
-    """The run's results folder: that of the file writers (ResultsWriter / PromptWriter), else ``trainer.log_dir``."""
-    for callback in trainer.callbacks:
-        folder = getattr(callback, "results_dir", None) or getattr(callback, "dirpath", None)
-        if type(callback).__name__ in ("ResultsWriter", "PromptWriter") and folder:
-            return Path(folder)
-    return Path(trainer.log_dir or ".")
 
 
 class WandbGuard:

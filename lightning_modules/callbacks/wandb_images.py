@@ -6,47 +6,42 @@ import numpy as np
 import lightning as L
 import torch
 
-from lightning_modules.callbacks.wandb_guard import WandbGuard, results_folder, wandb_run
+from lightning_modules.callbacks.overlay import heat_colours
+from lightning_modules.callbacks.run_folder import RunFolder, WritesToRunFolder
+from lightning_modules.callbacks.wandb_guard import WandbGuard, wandb_run
 
 OVERLAY_KEY = "test/overlays"
-
-
-def heatmap_rgb(anomaly_map: np.ndarray) -> np.ndarray:
-    """[H, W] scores in [0, 1] -> uint8 [H, W, 3] on a blue-cyan-yellow-red ramp (values outside are clipped)."""
-    x = np.clip(np.nan_to_num(anomaly_map.astype(np.float32)), 0.0, 1.0)
-    # piecewise-linear ramp through four colours; enough contrast without a plotting library
-    stops = np.array([[0, 0, 160], [0, 200, 255], [255, 230, 0], [220, 0, 0]], dtype=np.float32)
-    position = x * (len(stops) - 1)
-    low = np.minimum(position.astype(np.int64), len(stops) - 2)
-    frac = (position - low)[..., None]
-    return (stops[low] * (1 - frac) + stops[low + 1] * frac).round().astype(np.uint8)
 
 
 def overlay_panel(image: torch.Tensor, anomaly_map: torch.Tensor, mask: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """image [3, S, S] in [0, 1], anomaly_map [S, S] in [0, 1], mask [S, S] of {0, 1} ->
     (uint8 [S, 2S, 3] image beside its heatmap, uint8 [S, 2S] mask repeated under both halves)."""
     rgb = (image.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
-    heat = heatmap_rgb(anomaly_map.detach().float().cpu().numpy())
+    heat = heat_colours(anomaly_map.detach().float().cpu().numpy())
     truth = (mask.detach().cpu().numpy() > 0.5).astype(np.uint8)
     return np.concatenate([rgb, heat], axis=1), np.concatenate([truth, truth], axis=1)
 
 
-class WandbImages(L.Callback):
+class WandbImages(WritesToRunFolder, L.Callback):
     """Keeps up to ``per_class`` test images per (dataset, class) -- anomalous ones first -- and logs
     them after ``test`` as ``test/overlays/<dataset>/<class>``: each a ``wandb.Image`` of the image
     beside its predicted heatmap, with the ground-truth mask (class 1 "anomaly") as a W&B mask.
 
     Reads the test step's ``EvaluationOutput`` (image [B,3,S,S], anomaly_map [B,S,S], mask [B,S,S], label,
     dataset_name, class_name, is_padding). Rank 0 only, and only with a WandbLogger; a W&B failure is
-    reported, not raised.
+    reported, not raised (naming the run folder, where the overlay files are).
     """
 
-    def __init__(self, per_class: int = 4):
+    def __init__(self, per_class: int = 4, results_dir: str | RunFolder | None = None):
+        self._given_folder(results_dir)
         if per_class < 1:
             raise ValueError(f"per_class must be >= 1 overlays per class, got {per_class}.")
         self.per_class = per_class
         self.guard = WandbGuard(type(self).__name__)
         self.kept: dict[tuple[str, str], dict[int, list]] = {}
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.folder(trainer)  # every rank agrees on the default folder here (a collective call)
 
     def on_test_start(self, trainer, pl_module):
         self.kept = {}
@@ -83,5 +78,5 @@ class WandbImages(L.Callback):
             }
             run.log(panels)
 
-        self.guard("the overlays", log_overlays, str(results_folder(trainer)))
+        self.guard("the overlays", log_overlays, str(self.folder(trainer).root))
         self.kept = {}

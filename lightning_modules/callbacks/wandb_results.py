@@ -14,7 +14,8 @@ import lightning as L
 import pandas as pd
 import yaml
 
-from lightning_modules.callbacks.wandb_guard import WandbGuard, results_folder, wandb_run
+from lightning_modules.callbacks.run_folder import RunFolder, WritesToRunFolder
+from lightning_modules.callbacks.wandb_guard import WandbGuard, wandb_run
 
 RESULTS_KEY = "test/results_table"
 CONFIG_KEY = "cli_config"
@@ -40,10 +41,11 @@ def latest_prompt_file(prompts_dir: str | Path) -> Path | None:
     return max(files)[1] if files else None
 
 
-class WandbResults(L.Callback):
+class WandbResults(WritesToRunFolder, L.Callback):
     """Logs to the Trainer's WandbLogger (rank 0; does nothing without one):
 
-    - the resolved ``config.yaml`` of the run dir, once, under the run config key ``cli_config``;
+    - the resolved config of the stage that runs (``config_<stage>.yaml`` of the run folder; ``config.yaml`` in
+      folders written before one config per stage), once per stage, under the run config key ``cli_config``;
     - after ``test``: the results table (``pl_module.test_results``) as a ``wandb.Table`` under
       ``test/results_table`` and every metric as a summary scalar ``test/<dataset>/<class>/<metric>``;
     - after ``fit``: the newest learned prompt file as an artifact of type ``prompts``
@@ -51,36 +53,44 @@ class WandbResults(L.Callback):
       by ``entity/project/prompts-<run id>:<version>``.
 
     Args:
-        results_dir: the run's results folder (default: that of the ResultsWriter / PromptWriter callbacks,
-            else ``trainer.log_dir``).
+        results_dir: the run folder (a path or the CLI's RunFolder); None = `default_run_folder(trainer)`.
     """
 
-    def __init__(self, results_dir: str | None = None):
-        self.results_dir = results_dir
+    def __init__(self, results_dir: str | RunFolder | None = None):
+        self._given_folder(results_dir)
         self.guard = WandbGuard(type(self).__name__)
-        self._config_logged = False
+        self._config_logged: set[str] = set()
 
     def _dir(self, trainer: L.Trainer) -> Path:
-        return Path(self.results_dir) if self.results_dir else results_folder(trainer)
+        return self.folder(trainer).root
 
     def _run(self, trainer: L.Trainer):
         return self.guard("the run", lambda: wandb_run(trainer))
 
-    def _log_config(self, trainer: L.Trainer) -> None:
-        run_dir = self._dir(trainer)
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.folder(trainer)  # every rank agrees on the default folder here (a collective call)
+
+    def _log_config(self, trainer: L.Trainer, stage: str) -> None:
         run = self._run(trainer)
-        config = run_dir / "config.yaml"
-        if run is None or self._config_logged or not config.is_file():
+        config = self.folder(trainer).config_to_read(stage)
+        if run is None or stage in self._config_logged or config is None:
             return
-        self._config_logged = True
+        self._config_logged.add(stage)
         values = yaml.safe_load(config.read_text()) or {}
-        self.guard("config.yaml", lambda: run.config.update({CONFIG_KEY: values}, allow_val_change=True), str(run_dir))
+        self.guard(config.name, lambda: run.config.update({CONFIG_KEY: values}, allow_val_change=True), str(config.parent))
 
     def on_fit_start(self, trainer, pl_module):
-        self._log_config(trainer)
+        self._log_config(trainer, "fit")
+
+    def on_validation_start(self, trainer, pl_module):
+        if trainer.state.fn == "validate":
+            self._log_config(trainer, "validate")
 
     def on_test_start(self, trainer, pl_module):
-        self._log_config(trainer)
+        self._log_config(trainer, "test")
+
+    def on_predict_start(self, trainer, pl_module):
+        self._log_config(trainer, "predict")
 
     def on_test_end(self, trainer, pl_module):
         table = getattr(pl_module, "test_results", None)
@@ -95,7 +105,7 @@ class WandbResults(L.Callback):
 
     def on_fit_end(self, trainer, pl_module):
         run = self._run(trainer)
-        prompt_file = latest_prompt_file(self._dir(trainer) / "prompts")
+        prompt_file = latest_prompt_file(self.folder(trainer).prompts)
         if run is None or prompt_file is None:
             return
         import wandb

@@ -5,16 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-# Anchors of a blue -> cyan -> yellow -> red heat scale at map values 0, 1/3, 2/3, 1.
-_ANCHORS = np.array([[0, 0, 255], [0, 255, 255], [255, 255, 0], [255, 0, 0]], dtype=np.float32)
-
-
-def heat_colours(values: np.ndarray) -> np.ndarray:
-    """Map values [H, W] in [0, 1] -> uint8 [H, W, 3] colours, linear between the anchors."""
-    position = np.clip(values, 0.0, 1.0) * (len(_ANCHORS) - 1)
-    low = np.minimum(position.astype(np.int64), len(_ANCHORS) - 2)
-    fraction = (position - low)[..., None]
-    return (_ANCHORS[low] * (1 - fraction) + _ANCHORS[low + 1] * fraction + 0.5).astype(np.uint8)
+from lightning_modules.callbacks.overlay import heat_colours  # the one heat ramp of the project
 
 
 def outline(mask: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import yaml
 from PIL import Image
 
 from datamodules import read_samples
+from lightning_modules.callbacks.overlay import CAPTION_HEIGHT
 from lightning_modules.callbacks.prediction_writer import COLUMNS
 from tests.cli.conftest import IMAGE_SIZE
 from tipsomaly.cli import main
@@ -47,7 +48,8 @@ def test_fit_writes_prompts_the_last_checkpoint_and_the_resolved_config(fitted):
         "learnable_prompts_epoch1.pt", "learnable_prompts_epoch2.pt",
     ]
     assert (fitted / "checkpoints" / "last.ckpt").is_file()
-    config = yaml.safe_load((fitted / "config.yaml").read_text())
+    assert sorted(p.name for p in (fitted / "checkpoints").iterdir()) == ["last.ckpt"]  # one per fit, no copies
+    config = yaml.safe_load((fitted / "config_fit.yaml").read_text())
     assert config["model"]["n_prompt"] == 4
     # one linked value: the saved config re-runs as it is (model.image_size there would be refused)
     assert config["data"]["image_size"] == IMAGE_SIZE and "image_size" not in config["model"]
@@ -73,10 +75,11 @@ def test_test_from_the_last_checkpoint_writes_results_predictions_maps_and_overl
             assert 0 <= archive["maps"].min() and archive["maps"].max() <= 1
         overlays = sorted((tested / "overlays" / "target" / class_name).glob("*.png"))
         assert len(overlays) == 2  # --overlays_per_class 2, anomalous images first
-        assert {p.stem for p in overlays} == {"000", "scratch_000"}  # hole/000.png, then scratch/000.png
-        assert Image.open(overlays[0]).size == (3 * IMAGE_SIZE, IMAGE_SIZE)  # image | heatmap | contour
+        assert {p.stem for p in overlays} == {"hole_000", "scratch_000"}  # <defect>_<stem>, anomalous first
+        # image | heatmap | contour, and the score written in a strip under them
+        assert Image.open(overlays[0]).size == (3 * IMAGE_SIZE, IMAGE_SIZE + CAPTION_HEIGHT)
 
-    config = yaml.safe_load((tested / "config.yaml").read_text())
+    config = yaml.safe_load((tested / "config_test.yaml").read_text())
     assert config["model"]["n_prompt"] == 4  # not on the command line: taken from the checkpoint
 
 
@@ -87,7 +90,7 @@ def test_model_arguments_given_by_the_user_beat_the_checkpoints(workspace, fitte
         "test", "--config", workspace / "tiny.yaml", "--ckpt_path", fitted / "checkpoints" / "last.ckpt",
         "--model.fixed_prompts", "medical", "--model.image_token", "second", "--results_dir", results,
     )
-    config = yaml.safe_load((results / "config.yaml").read_text())
+    config = yaml.safe_load((results / "config_test.yaml").read_text())
     assert config["model"]["fixed_prompts"] == "medical" and config["model"]["image_token"] == "second"
     assert config["model"]["n_prompt"] == 4  # not given: from the checkpoint
     second = pd.read_csv(results / "test_predictions.csv")
@@ -109,15 +112,21 @@ def test_test_from_a_prompt_file_alone_equals_the_lightning_checkpoint(workspace
     pd.testing.assert_frame_equal(pd.read_csv(results / "test_results.csv"), pd.read_csv(tested / "test_results.csv"))
 
 
-def test_test_into_the_folder_of_its_fit_keeps_both_configs(workspace, fitted, capsys):
+def test_test_into_the_folder_of_its_fit_keeps_each_stages_own_config(workspace, fitted, capsys):
+    fit_config = (fitted / "config_fit.yaml").read_text()
     tipsomaly(
         "test", "--config", workspace / "tiny.yaml", "--ckpt_path", fitted / "checkpoints" / "last.ckpt",
-        "--results_dir", fitted,
+        "--model.sigma", 2.0, "--results_dir", fitted,
     )
-    assert (fitted / "config.yaml").is_file() and (fitted / "config_test.yaml").is_file()
+    assert (fitted / "config_fit.yaml").read_text() == fit_config  # never written over by another stage
+    fit, test = (yaml.safe_load((fitted / f"config_{stage}.yaml").read_text()) for stage in ("fit", "test"))
+    assert fit["model"]["sigma"] == 4.0 and test["model"]["sigma"] == 2.0  # each the settings its stage ran with
+    assert test["ckpt_path"] == str(fitted / "checkpoints" / "last.ckpt") and "ckpt_path" not in fit or fit["ckpt_path"] is None
+    assert not (fitted / "config.yaml").exists()
     printed = capsys.readouterr().out
     assert "| target | grid_texture |" in printed  # the paper-style table
     assert f"test results are in {fitted}" in printed
+    assert f"{fitted / 'maps'}" not in printed and f"{fitted / 'overlays'}" not in printed  # none written
 
 
 def test_validate_writes_the_validation_table(workspace, fitted):
@@ -146,7 +155,7 @@ def test_predict_scores_an_unlabelled_folder_of_class_folders(workspace, fitted)
     assert predictions["pred_score"].notna().all()
     for class_name in ("good", "hole", "scratch", "stain"):
         (overlay,) = (results / "overlays" / "line" / class_name).glob("*.png")
-        assert Image.open(overlay).size == (2 * IMAGE_SIZE, IMAGE_SIZE)  # no ground truth: image | heatmap
+        assert Image.open(overlay).size == (2 * IMAGE_SIZE, IMAGE_SIZE + CAPTION_HEIGHT)  # no ground truth: image | heatmap
 
 
 def test_print_config_shows_one_linked_image_size(workspace, capsys):

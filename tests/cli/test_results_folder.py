@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tipsomaly.paths import UnsetVariableError, expand_variables
-from tipsomaly.run_folder import ResultsFolderError, check_results_dir, next_version_dir
+from tipsomaly.run_folder import ResultsFolderError, RunFolder, check_results_dir
 
 
 def test_versions_count_up_from_the_highest(tmp_path):
-    assert next_version_dir(tmp_path) == tmp_path / "version_0"
+    assert RunFolder.next_version(tmp_path).root == tmp_path / "version_0"
     for name in ("version_0", "version_7", "version_x"):
         (tmp_path / name).mkdir()
-    assert next_version_dir(tmp_path) == tmp_path / "version_8"
+    assert RunFolder.next_version(tmp_path).root == tmp_path / "version_8"
 
 
 def test_a_test_may_go_into_the_folder_of_its_fit_but_not_twice(tmp_path):

@@ -8,12 +8,19 @@ import pytest
 import torch
 
 from lightning_modules.callbacks.wandb_guard import WandbGuard
-from lightning_modules.callbacks.wandb_images import WandbImages, heatmap_rgb, overlay_panel
+from lightning_modules.callbacks.overlay import heat_colours
+from lightning_modules.callbacks.wandb_images import WandbImages, overlay_panel
 from lightning_modules.callbacks.wandb_results import latest_prompt_file, result_scalars
 
 
-def test_heatmap_runs_from_blue_to_red_and_clips():
-    colours = heatmap_rgb(np.array([[-1.0, 0.0, 1.0, 2.0, math.nan]]))
+def test_the_wandb_panels_the_overlay_files_and_the_deployment_overlay_share_one_heat_ramp():
+    from lightning_modules.deploy import overlay as deploy_overlay
+
+    values = np.array([[0.0, 0.3, 0.6, 1.0]])
+    picture, _ = overlay_panel(torch.zeros(3, 1, 4), torch.tensor(values, dtype=torch.float32), torch.zeros(1, 4))
+    assert picture[:, 4:].tolist() == heat_colours(values).tolist()
+    assert deploy_overlay.heat_colours is heat_colours
+    colours = heat_colours(np.array([[-1.0, 0.0, 1.0, 2.0, math.nan]]))
     assert colours[0].tolist() == [[0, 0, 160], [0, 0, 160], [220, 0, 0], [220, 0, 0], [0, 0, 160]]
 
 
@@ -61,16 +68,26 @@ def test_overlays_per_class_must_be_positive():
         WandbImages(per_class=0)
 
 
-def test_the_cli_keeps_the_observers_when_a_config_lists_callbacks_of_its_own():
+def test_the_cli_keeps_the_observers_when_a_config_lists_callbacks_of_its_own(tmp_path):
+    """Declared callbacks (LightningCLI's forced callbacks): a config's own trainer.callbacks list adds to them."""
     from lightning.pytorch.callbacks import LearningRateMonitor
 
-    from lightning_modules.callbacks.wandb_images import WandbImages
+    from lightning_modules.callbacks.results_writer import ResultsWriter
     from lightning_modules.callbacks.wandb_results import WandbResults
-    from tipsomaly.lightning_cli import _with_wandb_observers
+    from tests.conftest import tiny_files
+    from tipsomaly.lightning_cli import TipsomalyCLI
 
-    own = LearningRateMonitor()
-    kinds = [type(c) for c in _with_wandb_observers([own])]
-    assert kinds == [LearningRateMonitor, WandbResults, WandbImages]
-    mine = WandbImages(per_class=2)  # a config's own observer is kept, not doubled
-    callbacks = _with_wandb_observers([mine])
-    assert callbacks[0] is mine and [type(c) for c in callbacks] == [WandbImages, WandbResults]
+    cli = TipsomalyCLI([
+        "test", "--model.backbone", yaml_flow(tiny_files("mlp")), "--data.test_sets", "[]", "--trainer.logger", "false",
+        "--trainer.callbacks", "lightning.pytorch.callbacks.LearningRateMonitor", "--wandb_images.per_class", "2",
+    ], run=False)
+    kinds = [type(c) for c in cli.trainer.callbacks]
+    assert LearningRateMonitor in kinds and ResultsWriter in kinds and WandbResults in kinds
+    (images,) = [c for c in cli.trainer.callbacks if isinstance(c, WandbImages)]
+    assert images.per_class == 2
+
+
+def yaml_flow(values: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(values, default_flow_style=True).strip()
