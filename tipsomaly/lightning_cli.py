@@ -24,7 +24,7 @@ from tipsomaly import preflight, run_messages
 from tipsomaly.checkpoint_arguments import CheckpointArgumentError
 from tipsomaly.cli_parser import add_run_arguments, refuse_writer_folders
 from tipsomaly.predict_thresholds import check_thresholds
-from tipsomaly.quiet import silence_callback_state_notice
+from tipsomaly.quiet import silence_callback_state_notice, silence_resume_notice
 from tipsomaly.run_callbacks import StageConfig, configure_checkpointing, hand_run_folder
 from tipsomaly.run_folder import RunFolder, default_run_folder, prepare, resumes_in
 from tipsomaly.wandb_setup import is_artifact_name, prompt_file_from_artifact
@@ -149,6 +149,8 @@ class TipsomalyCLI(LightningCLI):
         folder = self.run_folder
         resume = resumes_in(folder, subcommand, config.get("ckpt_path"))
         prepare(folder, subcommand, overwrite=config.overwrite, resume=resume)
+        if resume:
+            silence_resume_notice()
         _STATE["claimed"] = folder
         hand_run_folder(trainer, folder)
         if subcommand == "fit":

@@ -69,3 +69,9 @@ def silence_callback_state_notice() -> None:
     """For validate / test / predict: Lightning's advice to re-create the checkpoint's callbacks only matters
     when training resumes from it."""
     warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create the checkpoint")
+
+
+def silence_resume_notice() -> None:
+    """For `fit --ckpt_path` into its own folder: the checkpoint folder is not empty because it holds the
+    checkpoint being resumed from, whose `last.ckpt` this fit carries on."""
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")

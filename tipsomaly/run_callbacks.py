@@ -53,7 +53,8 @@ def configure_checkpointing(trainer, folder: RunFolder, user_declared: bool) -> 
         if callback.dirpath is None:
             callback.dirpath = str(folder.checkpoints)
         if not user_declared and isinstance(callback, ModelCheckpoint):
-            callback.save_top_k = 0
-            callback.save_last = True
+            # the newest epoch's checkpoint, under the name `last.ckpt`, replaced after every epoch (a Ctrl-C keeps
+            # the last finished epoch). Lightning's save_last alone would write it only when training ends.
+            callback.filename, callback.save_top_k, callback.save_last = "last", 1, False
     if trainer.checkpoint_callbacks and type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:
         trainer.strategy.checkpoint_io = AtomicCheckpointIO()

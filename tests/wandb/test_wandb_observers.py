@@ -68,26 +68,19 @@ def test_overlays_per_class_must_be_positive():
         WandbImages(per_class=0)
 
 
-def test_the_cli_keeps_the_observers_when_a_config_lists_callbacks_of_its_own(tmp_path):
-    """Declared callbacks (LightningCLI's forced callbacks): a config's own trainer.callbacks list adds to them."""
-    from lightning.pytorch.callbacks import LearningRateMonitor
-
-    from lightning_modules.callbacks.results_writer import ResultsWriter
-    from lightning_modules.callbacks.wandb_results import WandbResults
-    from tests.conftest import tiny_files
-    from tipsomaly.lightning_cli import TipsomalyCLI
-
-    cli = TipsomalyCLI([
-        "test", "--model.backbone", yaml_flow(tiny_files("mlp")), "--data.test_sets", "[]", "--trainer.logger", "false",
-        "--trainer.callbacks", "lightning.pytorch.callbacks.LearningRateMonitor", "--wandb_images.per_class", "2",
-    ], run=False)
-    kinds = [type(c) for c in cli.trainer.callbacks]
-    assert LearningRateMonitor in kinds and ResultsWriter in kinds and WandbResults in kinds
-    (images,) = [c for c in cli.trainer.callbacks if isinstance(c, WandbImages)]
-    assert images.per_class == 2
-
-
-def yaml_flow(values: dict) -> str:
+def test_print_config_shows_the_declared_writers_and_observers_beside_a_configs_own_callbacks(capsys):
+    """Declared callbacks (LightningCLI's forced callbacks): visible, configurable, and a config's own
+    trainer.callbacks list adds to them instead of replacing them."""
     import yaml
 
-    return yaml.safe_dump(values, default_flow_style=True).strip()
+    from tipsomaly.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["test", "--model.backbone", "{name: tips-v1-b14}", "--trainer.callbacks",
+              "lightning.pytorch.callbacks.LearningRateMonitor", "--wandb_images.per_class", "2", "--print_config"])
+    assert exit_info.value.code == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["trainer"]["callbacks"]["class_path"] == "lightning.pytorch.callbacks.LearningRateMonitor"
+    assert config["wandb_images"] == {"per_class": 2, "results_dir": None}
+    for key in ("results_writer", "prompt_writer", "prediction_writer", "wandb_results"):
+        assert config[key]["results_dir"] is None, key  # the CLI hands them its one run folder

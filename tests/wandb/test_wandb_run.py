@@ -32,9 +32,7 @@ def workspace(tmp_path) -> Path:
     }
     logging = {"trainer": {
         "logger": {"class_path": "tipsomaly.wandb_setup.AutoWandbLogger", "init_args": {"save_dir": str(tmp_path / "wandb_runs")}},
-        "callbacks": [{"class_path": "lightning_modules.callbacks.wandb_results.WandbResults"},
-                      {"class_path": "lightning_modules.callbacks.wandb_images.WandbImages", "init_args": {"per_class": 2}}],
-    }}
+    }, "wandb_images": {"per_class": 2}}  # the observers are declared callbacks of the CLI (default_config.yaml)
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(tiny))
     (tmp_path / "wandb.yaml").write_text(yaml.safe_dump(logging))
     return tmp_path
@@ -57,7 +55,7 @@ def test_fit_then_test_logs_losses_table_scalars_overlays_and_the_prompt_artifac
     assert len(steps) == 2 * 3 and all(h["train/seg_step"] > 0 for h in steps)  # 10 images / batch 4, 2 epochs
     assert sum("train/loss_epoch" in h for h in fit.history) == 2
     assert (f"prompts-{fit_folder.name.rsplit('-', 1)[1]}", "prompts") in fit.artifacts
-    assert fit.config["cli_config"]["model"]["lr"] == 0.01  # config.yaml, once, under its own key
+    assert fit.config["cli_config"]["model"]["lr"] == 0.01  # config_fit.yaml, once, under its own key
 
     table = pd.read_csv(workspace / "test" / "test_results.csv")
     logged = next(h for h in test.history if "test/results_table/path" in h)
