@@ -107,3 +107,32 @@ def test_a_command_without_its_data_says_which_key(capsys, workspace, command, k
 def test_an_unknown_command(capsys):
     assert main(["train"]) == 2
     assert "unknown command 'train'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--trainer.max_epochs", -3, "--trainer.max_epochs -3 trains nothing; give a number of epochs >= 1 (or -1"),
+    ("--trainer.max_epochs", 0, "--trainer.max_epochs 0 trains nothing"),
+    ("--data.num_workers", -1, "--data.num_workers -1 is negative; give 0"),
+])
+def test_out_of_range_flags_are_refused_before_anything_runs(capsys, workspace, flag, value, expected):
+    assert expected in _error(capsys, workspace, flag, value, "--results_dir", workspace / "never_written")
+
+
+def test_invalid_yaml_in_a_config_names_the_file_and_the_position(capsys, workspace, tmp_path):
+    config = tmp_path / "broken.yaml"
+    config.write_text("model:\n  sigma: [2.0\ndata:\n  batch_size: 2\n")
+    line = _error(capsys, workspace, "--config", config)
+    assert f"--config '{config}' is not valid YAML at line 3, column 5" in line
+
+
+def test_ckpt_path_last_without_a_checkpoint_is_refused(capsys, workspace, tmp_path):
+    line = _error(capsys, workspace, "--ckpt_path", "last", "--results_dir", tmp_path / "empty", command="test")
+    assert f"--ckpt_path last names no checkpoint ({tmp_path / 'empty' / 'checkpoints' / 'last.ckpt'} does not exist)" in line
+    assert "untrained prompts" in line
+
+
+def test_a_folder_given_as_ckpt_path_says_so(capsys, workspace, tmp_path):
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"")
+    line = _error(capsys, workspace, "--ckpt_path", tmp_path / "run", command="test")
+    assert f"--ckpt_path '{tmp_path / 'run'}' is a folder, expected a checkpoint file; did you mean {tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}?" in line

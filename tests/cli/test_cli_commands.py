@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,11 +57,15 @@ def test_fit_writes_prompts_the_last_checkpoint_and_the_resolved_config(fitted):
 
 
 def test_test_from_the_last_checkpoint_writes_results_predictions_maps_and_overlays(workspace, tested):
+    from sklearn.metrics import roc_auc_score
+
     table = pd.read_csv(tested / "test_results.csv")
     assert list(table["class"]) == ["grid_texture", "round_object", "mean", "mean"]
-    assert table["pixel_auroc"].between(0, 100).all()
-
     predictions = pd.read_csv(tested / "test_predictions.csv")
+    for class_name, rows in predictions.groupby("class"):  # the table's image AUROC, from the per-image scores
+        expected = 100 * roc_auc_score(rows["label"], rows["pred_score"])
+        assert table.loc[table["class"] == class_name, "image_auroc"].item() == pytest.approx(expected, abs=1e-6)
+
     assert list(predictions.columns) == COLUMNS
     samples = read_samples("mvtec", workspace / "target")
     assert list(predictions["image_path"]) == list(samples["image_path"])  # samples-table order
@@ -229,9 +234,32 @@ def test_predict_with_calibrated_thresholds_adds_the_decision(workspace, fitted,
     common[-1] = f"[{{name: line, format: images, root: {single}}}]"
     tipsomaly(*common, "--results_dir", workspace / "decided", "--thresholds", thresholds_file)
     predictions = pd.read_csv(workspace / "decided" / "predictions.csv")
-    expected = ["anomalous" if score >= threshold else "normal" for score in predictions["pred_score"]]
-    assert list(predictions["decision"]) == expected and set(predictions["class"]) == {"round_object"}
+    # the deployment Detector, another code path over the same prompts and thresholds, decides the same
+    from lightning_modules.deploy import Detector
+
+    from tests.conftest import tiny_files
+
+    detector = Detector.load(prompts, thresholds=thresholds_file, backbone=tiny_files("mlp"), image_size=IMAGE_SIZE)
+    detections = detector(list(predictions["image_path"]))
+    assert list(predictions["decision"]) == ["anomalous" if d.decision else "normal" for d in detections]
+    assert set(predictions["class"]) == {"round_object"}
+    # overlays: the images judged anomalous first, then the highest scores
+    ranked = predictions.assign(flag=predictions["decision"] != "anomalous").sort_values(["flag", "pred_score"], ascending=[True, False])
+    expected = {f"round_object_{Path(p).stem}" for p in ranked["image_path"][:4]}
+    assert {p.stem for p in (workspace / "decided" / "overlays" / "line" / "round_object").glob("*.png")} == expected
     # thresholds of another scoring are refused before any image is scored
     assert main([*map(str, common), "--results_dir", str(workspace / "other"), "--thresholds", str(thresholds_file),
                  "--model.sigma", "1.0"]) == 2
     assert "thresholds were calibrated with sigma=4.0 but the detector uses sigma=1.0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (["--model.n_prompt", "2"], "--model.n_prompt 2 differs from the checkpoint's n_prompt=4"),
+    (["--model.prompt_method", "none"], "--model.prompt_method none uses no learned prompts, but --ckpt_path"),
+])
+def test_model_flags_that_cannot_load_the_checkpoints_prompts_are_one_line(workspace, fitted, capsys, flags, expected):
+    status = main(["test", "--config", str(workspace / "tiny.yaml"), "--ckpt_path", str(fitted / "checkpoints" / "last.ckpt"),
+                   *flags, "--results_dir", str(workspace / "conflict")])
+    assert status == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert expected in line and not (workspace / "conflict").exists()

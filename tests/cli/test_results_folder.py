@@ -34,3 +34,45 @@ def test_environment_variables_in_paths(monkeypatch):
     monkeypatch.delenv("TIPSOMALY_CHECKPOINTS", raising=False)
     with pytest.raises(UnsetVariableError, match=r"uses \$TIPSOMALY_CHECKPOINTS, which is not set; export"):
         expand_variables("${TIPSOMALY_CHECKPOINTS}", "model.backbone.checkpoint_dir")
+
+
+def test_names_that_would_leave_the_results_folder_are_refused_naming_them(tmp_path):
+    folder = RunFolder(tmp_path / "run")
+    assert folder.map_file("visa", "pcb1") == tmp_path / "run" / "maps" / "visa" / "pcb1.npz"
+    assert folder.overlay_file("visa", "pcb1", "bad_000") == tmp_path / "run" / "overlays" / "visa" / "pcb1" / "bad_000.png"
+    with pytest.raises(ResultsFolderError, match=r"dataset name '\.\./\.\./\.\./outside' cannot be a folder name"):
+        folder.overlay_file("../../../outside", "pcb1", "x")
+    with pytest.raises(ResultsFolderError, match=r"class name 'a/\.\./\.\./b' cannot be a folder name"):
+        folder.map_file("visa", "a/../../b")
+    with pytest.raises(ResultsFolderError, match=r"dataset name '\.\.' cannot"):
+        folder.map_file("..", "pcb1")
+
+
+def test_only_one_run_holds_a_folder_at_a_time(tmp_path):
+    first, second = RunFolder(tmp_path), RunFolder(tmp_path)
+    first.claim("fit")
+    with pytest.raises(ResultsFolderError, match=r"is in use by tipsomaly fit \(pid \d+\)"):
+        second.claim("test")
+    first.release()
+    second.claim("test")
+    assert (tmp_path / "run.lock").read_text().startswith("tipsomaly test")
+
+
+def test_overwrite_clears_only_the_stage_that_runs(tmp_path):
+    folder = RunFolder(tmp_path)
+    for name in ("config_fit.yaml", "config_test.yaml", "test_results.csv", "test_predictions.csv"):
+        (tmp_path / name).write_text("")
+    for sub in ("prompts", "checkpoints", "maps/visa", "overlays/visa/pcb1"):
+        (tmp_path / sub).mkdir(parents=True)
+    removed = folder.clear("test")
+    assert sorted(p.name for p in removed) == ["config_test.yaml", "maps", "overlays", "test_predictions.csv", "test_results.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "config_fit.yaml", "prompts"]
+
+
+def test_old_folders_config_yaml_is_read_as_any_stages_config(tmp_path):
+    folder = RunFolder(tmp_path)
+    assert folder.config_to_read("test") is None
+    (tmp_path / "config.yaml").write_text("")
+    assert folder.config_to_read("test") == tmp_path / "config.yaml"
+    (tmp_path / "config_test.yaml").write_text("")
+    assert folder.config_to_read("test") == tmp_path / "config_test.yaml"

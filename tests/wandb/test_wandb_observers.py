@@ -84,3 +84,28 @@ def test_print_config_shows_the_declared_writers_and_observers_beside_a_configs_
     assert config["wandb_images"] == {"per_class": 2, "results_dir": None}
     for key in ("results_writer", "prompt_writer", "prediction_writer", "wandb_results"):
         assert config[key]["results_dir"] is None, key  # the CLI hands them its one run folder
+
+
+def test_cli_config_is_the_config_of_the_stage_that_runs(tmp_path, monkeypatch):
+    """A test into its fit's folder uploads config_test.yaml (sigma 2.0), not the fit's (sigma 4.0)."""
+    import yaml
+
+    from lightning_modules.callbacks import wandb_results
+    from lightning_modules.callbacks.wandb_results import CONFIG_KEY, WandbResults
+
+    (tmp_path / "config_fit.yaml").write_text(yaml.safe_dump({"model": {"sigma": 4.0}}))
+    (tmp_path / "config_test.yaml").write_text(yaml.safe_dump({"model": {"sigma": 2.0}}))
+
+    class Config(dict):
+        def update(self, values, allow_val_change=False):
+            super().update(values)
+
+    class Run:
+        config = Config()
+
+    monkeypatch.setattr(wandb_results, "wandb_run", lambda trainer: Run)
+    observer = WandbResults(results_dir=tmp_path)
+    observer.on_test_start(trainer=None, pl_module=None)
+    assert Run.config[CONFIG_KEY] == {"model": {"sigma": 2.0}}
+    observer.on_fit_start(trainer=None, pl_module=None)
+    assert Run.config[CONFIG_KEY] == {"model": {"sigma": 4.0}}
