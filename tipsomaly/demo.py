@@ -131,9 +131,9 @@ def _report(folder: Path) -> None:
     for name, what in (
         ("source, target", "the generated datasets (MVTec AD layout)"),
         ("demo.yaml", "the config: configs/paper.yaml + configs/trainer/cpu.yaml + the tiny model and the sets"),
-        ("fit/", "config.yaml, prompts/learnable_prompts_epochN.pt, checkpoints/last.ckpt"),
+        ("fit/", "config_fit.yaml, prompts/learnable_prompts_epochN.pt, checkpoints/last.ckpt"),
         ("logs/version_0/", "the fit's logged losses (metrics.csv); version_1, _2: the two tests"),
-        ("test_fixed/, test_learned/", "config.yaml, test_results.csv/.md, test_predictions.csv"),
+        ("test_fixed/, test_learned/", "config_test.yaml, test_results.csv/.md, test_predictions.csv"),
     ):
         print(f"  {name:<28} {what}")
     print(

@@ -43,6 +43,10 @@ class RunFolderError(ValueError):
     """A run folder that cannot be used as asked (a file, holds earlier results, in use, a name that escapes it)."""
 
 
+class RunFolderExistsError(RunFolderError, FileExistsError):
+    """The folder holds results of the same stage from an earlier run."""
+
+
 def path_part(value: str, what: str) -> str:
     """`value` if it is a safe single path component; a RunFolderError naming it otherwise.
 
@@ -150,9 +154,12 @@ class RunFolder:
             )
         found = self.stage_files(stage, results_only=True)
         if found and not overwrite:
-            raise RunFolderError(
+            files = [p for p in found if p.is_file()] + [f for p in found if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()]
+            first = f"{(files or found)[0]} exists and would be overwritten; "
+            raise RunFolderExistsError(
                 f"--results_dir '{self.root}' already holds {stage} results of an earlier run "
-                f"({', '.join(p.name for p in found)}); pass --overwrite true to replace them, or choose another --results_dir."
+                f"({', '.join(p.name for p in found)}): {first}pass --overwrite true to replace them, or choose another "
+                "--results_dir."
             )
 
     def clear(self, stage: str) -> list[Path]:

@@ -15,8 +15,9 @@ def test_the_demo_fits_tests_twice_and_reports_both(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--epochs", "2", "--image_size", "28"]) == 0
     printed = capsys.readouterr().out
     assert "RANDOM" in printed  # says plainly that the weights mean nothing
-    for folder in ("fit", "test_fixed", "test_learned"):
-        assert (out / folder / "config.yaml").is_file()
+    for folder, stage in (("fit", "fit"), ("test_fixed", "test"), ("test_learned", "test")):
+        assert (out / folder / f"config_{stage}.yaml").is_file()
+    assert "Traceback" not in printed
     fixed = pd.read_csv(out / "test_fixed" / "test_results.csv")
     learned = pd.read_csv(out / "test_learned" / "test_results.csv")
     mean = f"{fixed['pixel_auroc'].iloc[-1]:.1f}"

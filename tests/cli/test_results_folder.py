@@ -19,7 +19,7 @@ def test_a_test_may_go_into_the_folder_of_its_fit_but_not_twice(tmp_path):
     (tmp_path / "prompts").mkdir()
     (tmp_path / "config.yaml").write_text("")
     assert check_results_dir(tmp_path, "test", overwrite=False) == tmp_path
-    with pytest.raises(ResultsFolderError, match=r"already holds fit results .*\(prompts\); pass --overwrite true"):
+    with pytest.raises(ResultsFolderError, match=r"already holds fit results .*\(prompts\): .*prompts exists and would be overwritten; pass --overwrite true"):
         check_results_dir(tmp_path, "fit", overwrite=False)
     (tmp_path / "test_results.md").write_text("")
     with pytest.raises(ResultsFolderError, match=r"\(test_results.md\)"):

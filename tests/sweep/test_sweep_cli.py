@@ -33,7 +33,7 @@ def test_a_2x2_grid_through_the_cli_shares_the_feature_cache(tmp_path, capsys):
     assert list(target["model.n_prompt"]) == [2, 2, 4, 4] and list(target["model.prompt_method"]) == ["concat", "sumate"] * 2
     assert target["pixel_aupro"].between(0, 100).all() and target["image_auroc"].between(0, 100).all()
     for run in target["run"]:  # each point: fit's prompts went into its test, with the swept settings
-        tested = yaml.safe_load((tmp_path / "out" / run / "test" / "config.yaml").read_text())
+        tested = yaml.safe_load((tmp_path / "out" / run / "test" / "config_test.yaml").read_text())
         assert tested["model"]["prompt_checkpoint"] == str(tmp_path / "out" / run / "fit" / "prompts" / "learnable_prompts_epoch1.pt")
         assert tested["model"]["feature_cache"] == "disk"
     assert any((tmp_path / "cache").rglob("*")), "the sweep's runs share one disk feature cache"
