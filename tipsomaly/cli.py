@@ -84,7 +84,11 @@ def main(args: Optional[list[str]] = None) -> int:
         print(str(stop), file=sys.stderr)
         return stop.status
     except _user_errors() as error:
-        if lightning_cli.run_started():  # inside the run a ValueError is a bug: keep its traceback
+        from tipsomaly.run_folder import RunFolderError
+
+        # inside the run a ValueError is a bug: keep its traceback; a run-folder refusal (a name that would leave
+        # the folder, checked again where each file is written) is still the user's input
+        if lightning_cli.run_started() and not isinstance(error, RunFolderError):
             raise
         message = " ".join(str(error).split())  # jsonargparse's messages span lines
         if isinstance(error, importlib.import_module("jsonargparse").ArgumentError):

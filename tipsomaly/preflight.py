@@ -103,9 +103,15 @@ def check_datasets(subcommand: str, data) -> None:
             f"`{subcommand}` needs --data.{required}; none is given. Add it to a --config file or pass e.g. "
             f"--data.{required} '[{{name: myset, format: mvtec, root: /data/myset}}]'."
         )
+    from lightning_modules.callbacks.run_folder import path_part
+
     for key in SETS_READ[subcommand]:
         for spec in data.get(key) or []:
-            DatasetSpec.coerce(_as_dict(spec)).read_samples()
+            table = DatasetSpec.coerce(_as_dict(spec)).read_samples()
+            if key in ("test_sets", "predict_sets"):  # they name folders of maps and overlays: refuse `../x` now
+                path_part(spec.name, f"data.{key} dataset name")
+                for class_name in sorted(set(table["class_name"])):
+                    path_part(class_name, f"data.{key} '{spec.name}' class name")
 
 
 LINKED_MESSAGE = (

@@ -136,3 +136,11 @@ def test_a_folder_given_as_ckpt_path_says_so(capsys, workspace, tmp_path):
     (tmp_path / "run" / "checkpoints" / "last.ckpt").write_bytes(b"")
     line = _error(capsys, workspace, "--ckpt_path", tmp_path / "run", command="test")
     assert f"--ckpt_path '{tmp_path / 'run'}' is a folder, expected a checkpoint file; did you mean {tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}?" in line
+
+
+def test_a_dataset_name_that_would_write_outside_the_results_folder_is_refused(capsys, workspace, tmp_path):
+    results = tmp_path / "deep" / "results"
+    line = _error(capsys, workspace, "--data.test_sets", f"[{{name: ../../../outside, format: mvtec, root: {workspace / 'target'}}}]",
+                  "--save_maps", "true", "--results_dir", results, command="test")
+    assert "'../../../outside'" in line
+    assert not results.exists() and not (tmp_path / "outside").exists()

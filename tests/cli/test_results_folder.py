@@ -76,3 +76,25 @@ def test_old_folders_config_yaml_is_read_as_any_stages_config(tmp_path):
     assert folder.config_to_read("test") == tmp_path / "config.yaml"
     (tmp_path / "config_test.yaml").write_text("")
     assert folder.config_to_read("test") == tmp_path / "config_test.yaml"
+
+
+def test_the_harmless_lightning_notices_go_and_the_model_summary_stays(caplog):
+    import logging
+    import warnings
+
+    from lightning.fabric.utilities.warnings import PossibleUserWarning
+
+    from tipsomaly.quiet import silence_harmless_messages
+
+    silence_harmless_messages()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.filterwarnings("always", category=UserWarning)
+        silence_harmless_messages()  # catch_warnings reset the filters: install them again inside
+        warnings.warn("The number of training batches (3) is smaller than the logging interval Trainer(log_every_n_steps=50).",
+                      PossibleUserWarning)
+        warnings.warn("another warning about the user's data", UserWarning)
+    assert [str(w.message) for w in caught] == ["another warning about the user's data"]
+    summary = logging.getLogger("lightning.pytorch.callbacks.model_summary")
+    with caplog.at_level(logging.INFO, logger=summary.name):
+        summary.info("\n" + "1.0 K     Trainable params\n0         Total Flops\n12        Modules in eval mode")
+    assert caplog.records[-1].getMessage() == "\n1.0 K     Trainable params\n12        Modules in eval mode"
