@@ -148,10 +148,13 @@ class TipsomalyCLI(LightningCLI):
             self.run_folder = default_run_folder(trainer)
         folder = self.run_folder
         resume = resumes_in(folder, subcommand, config.get("ckpt_path"))
+        threshold = None
+        if config.get("thresholds"):  # checked against the model before the folder is claimed or cleared
+            threshold = check_thresholds(config.thresholds, self.model, self.datamodule).image_threshold
         prepare(folder, subcommand, overwrite=config.overwrite, resume=resume)
+        _STATE["claimed"] = folder
         if resume:
             silence_resume_notice()
-        _STATE["claimed"] = folder
         hand_run_folder(trainer, folder)
         if subcommand == "fit":
             declared = any("ModelCheckpoint" in str(c.get("class_path", "")) for c in (config.trainer.get("callbacks") or []))
@@ -159,8 +162,7 @@ class TipsomalyCLI(LightningCLI):
         else:  # nothing to checkpoint; a loaded checkpoint's callback state is moot
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)]
             silence_callback_state_notice()
-        if config.get("thresholds"):
-            threshold = check_thresholds(config.thresholds, self.model, self.datamodule).image_threshold
+        if threshold is not None:
             for callback in trainer.callbacks:
                 if isinstance(callback, PredictionWriter):
                     callback.image_threshold = threshold
@@ -171,15 +173,32 @@ class TipsomalyCLI(LightningCLI):
 
     before_fit = before_validate = before_test = before_predict = _started
 
-    def fit(self, model, **kwargs) -> None:
-        """`trainer.fit`, with a stop (Ctrl-C, SIGTERM) reported as such: non-zero, what was kept, how to resume."""
+    def _run_reporting_stops(self, stage: str, model, **kwargs) -> None:
+        """`trainer.<stage>`, with a stop (Ctrl-C, SIGTERM) reported as such: non-zero, what was kept and, for a
+        fit, the command that resumes it (Lightning alone exits 0 on SIGTERM)."""
         try:
-            self.trainer.fit(model, **kwargs)
+            getattr(self.trainer, stage)(model, **kwargs)
         except SystemExit as stop:  # SIGTERMException, or Lightning's sys.exit(1) after a KeyboardInterrupt
             why, status = ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("Ctrl-C", 130)
             if not self.trainer.is_global_zero:
                 raise
-            raise RunInterrupted(run_messages.fit_interrupted(self._args, self.run_folder, why), status) from None
+            if stage == "fit":
+                message = run_messages.fit_interrupted(self._args, self.run_folder, why)
+            else:
+                message = run_messages.evaluation_interrupted(stage, self.run_folder, why)
+            raise RunInterrupted(message, status) from None
+
+    def fit(self, model, **kwargs) -> None:
+        self._run_reporting_stops("fit", model, **kwargs)
+
+    def validate(self, model, **kwargs) -> None:
+        self._run_reporting_stops("validate", model, **kwargs)
+
+    def test(self, model, **kwargs) -> None:
+        self._run_reporting_stops("test", model, **kwargs)
+
+    def predict(self, model, **kwargs) -> None:
+        self._run_reporting_stops("predict", model, **kwargs)
 
     def after_fit(self) -> None:
         if self.trainer.is_global_zero:

@@ -70,4 +70,12 @@ def fit_interrupted(args: list[str], folder: RunFolder, why: str) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["evaluation_finished", "fit_finished", "fit_interrupted", "predict_finished", "resume_command"]
+def evaluation_interrupted(stage: str, folder: RunFolder, why: str) -> str:
+    """A validate / test / predict stopped before its files were written: say so, and how to run it again."""
+    return (f"tipsomaly {stage}: stopped by {why} before it finished; its results were not written to {folder.root}. "
+            f"Run the same command again (add --overwrite true if the folder already holds {stage} results).")
+
+
+__all__ = [
+    "evaluation_finished", "evaluation_interrupted", "fit_finished", "fit_interrupted", "predict_finished", "resume_command",
+]

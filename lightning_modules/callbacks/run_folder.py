@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,12 +181,15 @@ class RunFolder:
             handle = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             holder = self.lock.read_text(errors="replace").strip() or "another run"
+            if _left_by_a_dead_process(holder):  # a run killed with -9 on this machine: its lock means nothing
+                self.lock.unlink(missing_ok=True)
+                return self.claim(command)
             raise RunFolderError(
                 f"--results_dir '{self.root}' is in use by {holder} ({self.lock} exists); wait for it to finish, "
                 f"choose another --results_dir, or delete {self.lock.name} if no run is using the folder."
             ) from None
         with os.fdopen(handle, "w") as lock:
-            lock.write(f"tipsomaly {command} (pid {os.getpid()})\n")
+            lock.write(f"tipsomaly {command} (pid {os.getpid()} on {socket.gethostname()})\n")
 
     def release(self) -> None:
         self.lock.unlink(missing_ok=True)
@@ -197,6 +201,20 @@ class RunFolder:
         parent = Path(parent)
         versions = [int(m.group(1)) for p in parent.glob("version_*") if (m := re.fullmatch(r"version_(\d+)", p.name))]
         return RunFolder(parent / f"version_{max(versions) + 1 if versions else 0}")
+
+
+def _left_by_a_dead_process(holder: str) -> bool:
+    """Whether a lock's text names a process of this machine that no longer runs (other machines: never assumed)."""
+    match = re.search(r"\(pid (\d+) on (.+)\)$", holder)
+    if match is None or match.group(2) != socket.gethostname():
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, but not ours to signal
+        return False
+    return False
 
 
 _DEFAULTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -22,3 +22,11 @@ class StopInSecondEpoch(L.Callback):
             os.kill(os.getpid(), signal.SIGTERM)  # Lightning notes it and stops after this batch
         else:
             raise KeyboardInterrupt
+
+
+class StopTest(L.Callback):
+    """SIGTERM at the first test batch (a scheduler's kill during evaluation)."""
+
+    def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            os.kill(os.getpid(), signal.SIGTERM)

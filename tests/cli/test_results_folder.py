@@ -51,7 +51,7 @@ def test_names_that_would_leave_the_results_folder_are_refused_naming_them(tmp_p
 def test_only_one_run_holds_a_folder_at_a_time(tmp_path):
     first, second = RunFolder(tmp_path), RunFolder(tmp_path)
     first.claim("fit")
-    with pytest.raises(ResultsFolderError, match=r"is in use by tipsomaly fit \(pid \d+\)"):
+    with pytest.raises(ResultsFolderError, match=r"is in use by tipsomaly fit \(pid \d+ on .+\)"):
         second.claim("test")
     first.release()
     second.claim("test")
@@ -98,3 +98,17 @@ def test_the_harmless_lightning_notices_go_and_the_model_summary_stays(caplog):
     with caplog.at_level(logging.INFO, logger=summary.name):
         summary.info("\n" + "1.0 K     Trainable params\n0         Total Flops\n12        Modules in eval mode")
     assert caplog.records[-1].getMessage() == "\n1.0 K     Trainable params\n12        Modules in eval mode"
+
+
+def test_a_lock_left_by_a_killed_run_on_this_machine_is_taken_over(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / "run.lock").write_text(f"tipsomaly fit (pid {gone} on {socket.gethostname()})\n")
+    RunFolder(tmp_path).claim("test")
+    assert (tmp_path / "run.lock").read_text().startswith("tipsomaly test")
+    (tmp_path / "run.lock").write_text("tipsomaly fit (pid 1 on another-machine)\n")  # elsewhere: never assumed dead
+    with pytest.raises(ResultsFolderError, match="is in use by tipsomaly fit"):
+        RunFolder(tmp_path).claim("test")

@@ -110,3 +110,10 @@ def test_the_saved_config_holds_absolute_paths_for_relative_roots_and_ckpt_path(
     config = yaml.safe_load((results / "config_test.yaml").read_text())
     assert config["ckpt_path"] == str(results / "checkpoints" / "last.ckpt")
     assert [s["root"] for s in config["data"]["test_sets"]] == [str(workspace / "target")]
+
+
+def test_a_test_stopped_by_sigterm_exits_non_zero_and_says_nothing_was_written(workspace, capsys):
+    results = workspace / "stopped_test"
+    assert run(workspace, "test", "--results_dir", results, "--trainer.callbacks", "[tests.cli.stop_fit.StopTest]") == 143
+    assert "tipsomaly test: stopped by SIGTERM before it finished; its results were not written" in capsys.readouterr().err
+    assert not (results / "test_results.csv").exists() and not (results / "run.lock").exists()
