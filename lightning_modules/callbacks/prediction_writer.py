@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
+from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image
 
 from datamodules.atomic_files import atomic_path, write_text_atomic
@@ -159,26 +161,41 @@ class PredictionWriter(WritesToRunFolder, L.Callback):
         folder = self.folder(trainer)
         rows = _gather(self._rows)
         overlays = _gather(dict(self._overlays))
-        if self.save_maps:
-            self._write_map_shards(folder, trainer.global_rank, trainer.world_size)
-        if trainer.world_size > 1 and dist.is_available() and dist.is_initialized():
+        distributed = trainer.world_size > 1 and dist.is_available() and dist.is_initialized()
+        if self.save_maps and distributed:
+            self._write_map_shards(folder, trainer.global_rank)
             dist.barrier()  # every rank's map shards are on disk
         if trainer.is_global_zero:
-            table = pd.DataFrame([row for part in rows for row in part], columns=[*_ORDER, *COLUMNS])
-            table = table.sort_values(_ORDER, kind="stable")[COLUMNS]
-            if self.image_threshold is not None:
-                table["decision"] = np.where(table["pred_score"] >= self.image_threshold, "anomalous", "normal")
-            with atomic_path(folder.predictions(stage)) as temporary:
-                table.to_csv(temporary, index=False)
-            provenance = getattr(pl_module, "provenance", None)
-            if stage == "predict" and callable(provenance):  # the test tables' provenance is ResultsWriter's
-                write_text_atomic(folder.provenance(stage), json.dumps(provenance(), indent=2, sort_keys=True, default=str) + "\n")
-            if self.save_maps:
-                self._merge_map_shards(folder)
-            self._write_overlays(folder, overlays, _keeps_aspect(trainer))
+            keep_aspect = _keeps_aspect(trainer)
+            try:
+                self._write_files(folder, pl_module, stage, rows, overlays, keep_aspect, distributed)
+            except OSError as error:  # full disk, read-only folder: what was computed goes to a fresh folder
+                if distributed and self.save_maps:
+                    raise  # the other ranks' map shards are in the folder that failed
+                fallback = RunFolder(tempfile.mkdtemp(prefix="tipsomaly-predictions-"))
+                self._write_files(fallback, pl_module, stage, rows, overlays, keep_aspect, distributed)
+                rank_zero_warn(f"could not write the {stage} predictions to {folder.root} ({error}); they are in {fallback.root}")
         self._reset()
 
-    def _write_map_shards(self, folder: RunFolder, rank: int, world_size: int) -> None:
+    def _write_files(self, folder: RunFolder, pl_module, stage: str, rows: list, overlays: list, keep_aspect: bool,
+                     distributed: bool) -> None:
+        """Rank 0: the predictions table, provenance (predict), maps (merged from the shards) and overlays."""
+        table = pd.DataFrame([row for part in rows for row in part], columns=[*_ORDER, *COLUMNS])
+        table = table.sort_values(_ORDER, kind="stable")[COLUMNS]
+        if self.image_threshold is not None:
+            table["decision"] = np.where(table["pred_score"] >= self.image_threshold, "anomalous", "normal")
+        with atomic_path(folder.predictions(stage)) as temporary:
+            table.to_csv(temporary, index=False)
+        provenance = getattr(pl_module, "provenance", None)
+        if stage == "predict" and callable(provenance):  # the test tables' provenance is ResultsWriter's
+            write_text_atomic(folder.provenance(stage), json.dumps(provenance(), indent=2, sort_keys=True, default=str) + "\n")
+        if self.save_maps:
+            if not distributed:
+                self._write_map_shards(folder, 0)
+            self._merge_map_shards(folder)
+        self._write_overlays(folder, overlays, keep_aspect)
+
+    def _write_map_shards(self, folder: RunFolder, rank: int) -> None:
         for (_, dataset, class_name), entries in self._maps.items():
             path = folder.map_file(dataset, class_name, f".rank{rank}.npz")
             rows, paths, labels, maps = zip(*entries)

@@ -153,6 +153,12 @@ class RunFolder:
             raise RunFolderError(
                 f"--results_dir '{self.root}' is a file, expected a folder for the run's results; pass a folder path."
             )
+        existing = next((p for p in [self.root, *self.root.parents] if p.exists()), None)
+        if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+            raise RunFolderError(
+                f"--results_dir '{self.root}' cannot be written ({existing} is read-only for this user); choose a "
+                "folder you can write to."
+            )
         found = self.stage_files(stage, results_only=True)
         if found and not overwrite:
             files = [p for p in found if p.is_file()] + [f for p in found if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()]

@@ -112,3 +112,18 @@ def test_a_lock_left_by_a_killed_run_on_this_machine_is_taken_over(tmp_path):
     (tmp_path / "run.lock").write_text("tipsomaly fit (pid 1 on another-machine)\n")  # elsewhere: never assumed dead
     with pytest.raises(ResultsFolderError, match="is in use by tipsomaly fit"):
         RunFolder(tmp_path).claim("test")
+
+
+def test_a_read_only_results_folder_is_refused_up_front(tmp_path):
+    import os
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: nothing to check here
+            pytest.skip("running as a user that can write anywhere")
+        with pytest.raises(ResultsFolderError, match=r"cannot be written \(.*locked is read-only for this user\)"):
+            RunFolder(locked / "run").check("test", overwrite=False)
+    finally:
+        locked.chmod(0o700)

@@ -117,3 +117,25 @@ def test_a_test_stopped_by_sigterm_exits_non_zero_and_says_nothing_was_written(w
     assert run(workspace, "test", "--results_dir", results, "--trainer.callbacks", "[tests.cli.stop_fit.StopTest]") == 143
     assert "tipsomaly test: stopped by SIGTERM before it finished; its results were not written" in capsys.readouterr().err
     assert not (results / "test_results.csv").exists() and not (results / "run.lock").exists()
+
+
+def test_predictions_and_maps_that_cannot_be_written_go_to_a_fresh_folder(workspace, monkeypatch):
+    from lightning_modules.callbacks import prediction_writer
+
+    results = workspace / "full_disk"
+    real = prediction_writer.atomic_path
+
+    def full_disk(path):
+        if str(path).startswith(str(results)):
+            raise OSError(28, "No space left on device")
+        return real(path)
+
+    monkeypatch.setattr(prediction_writer, "atomic_path", full_disk)
+    with pytest.warns(UserWarning, match=r"could not write the test predictions to .*full_disk .*No space left on device.*; they are in (\S+)") as caught:
+        assert run(workspace, "test", "--results_dir", results, "--save_maps", "true") == 0
+    fallback = next(str(w.message) for w in caught if "could not write the test predictions" in str(w.message)).rsplit(" ", 1)[1]
+    from pathlib import Path
+
+    assert (Path(fallback) / "test_predictions.csv").is_file()
+    assert sorted(p.name for p in (Path(fallback) / "maps" / "target").iterdir()) == ["grid_texture.npz", "round_object.npz"]
+    assert (results / "test_results.csv").is_file()  # the tables could be written where asked
