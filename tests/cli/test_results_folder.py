@@ -127,3 +127,19 @@ def test_a_read_only_results_folder_is_refused_up_front(tmp_path):
             RunFolder(locked / "run").check("test", overwrite=False)
     finally:
         locked.chmod(0o700)
+
+
+def test_without_the_cli_tables_and_predictions_share_one_new_run_folder(tmp_path, monkeypatch):
+    """Bug 7: PredictionWriter had its own rule (the bare working folder); now every writer's default is the same."""
+    from lightning_modules.callbacks import ResultsWriter
+    from lightning_modules.callbacks.prediction_writer import PredictionWriter
+    from tests.test_fit_and_test import _data, _module, _trainer
+
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        _trainer(tmp_path, callbacks=[ResultsWriter(), PredictionWriter()]).test(_module(), datamodule=_data(tmp_path))
+    runs = sorted((tmp_path / "tipsomaly_runs").iterdir())
+    assert [p.name for p in runs] == ["version_0", "version_1"]
+    for run in runs:
+        assert {"test_results.csv", "test_predictions.csv"} <= {p.name for p in run.iterdir()}
+    assert not (tmp_path / "test_predictions.csv").exists()
