@@ -263,3 +263,23 @@ def test_model_flags_that_cannot_load_the_checkpoints_prompts_are_one_line(works
     assert status == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert expected in line and not (workspace / "conflict").exists()
+
+
+def test_predict_overlays_keep_a_wide_images_aspect_and_carry_its_score(workspace, fitted):
+    import numpy as np
+
+    folder = workspace / "wide" / "belt"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 255, (30, 60, 3), dtype=np.uint8)).save(folder / f"{name}.png")  # 2:1
+    results = workspace / "wide_predict"
+    tipsomaly(
+        "predict", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4,
+        "--model.prompt_checkpoint", fitted / "prompts" / "learnable_prompts_epoch2.pt",
+        "--data.predict_sets", f"[{{name: wide, format: images, root: {folder.parent}}}]", "--results_dir", results,
+    )
+    overlays = sorted((results / "overlays" / "wide" / "belt").glob("*.png"))
+    assert [p.name for p in overlays] == ["belt_a.png", "belt_b.png"]
+    for overlay in overlays:  # image | heatmap, each 2 x 28 wide by 28 high, the score strip under them
+        assert Image.open(overlay).size == (2 * 2 * IMAGE_SIZE, IMAGE_SIZE + CAPTION_HEIGHT)

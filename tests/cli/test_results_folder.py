@@ -143,3 +143,17 @@ def test_without_the_cli_tables_and_predictions_share_one_new_run_folder(tmp_pat
     for run in runs:
         assert {"test_results.csv", "test_predictions.csv"} <= {p.name for p in run.iterdir()}
     assert not (tmp_path / "test_predictions.csv").exists()
+
+
+def test_the_models_provenance_is_written_beside_the_results(tmp_path):
+    import json
+
+    from lightning_modules.callbacks.results_writer import write_provenance
+
+    class Model:
+        def provenance(self):
+            return {"backbone": {"kind": "tips"}, "image_size": [28, 28], "prompt_hash": "ab12"}
+
+    assert write_provenance(object(), tmp_path / "none.json") == []  # a module without provenance: nothing
+    (path,) = write_provenance(Model(), tmp_path / "test_provenance.json")
+    assert json.loads(path.read_text()) == Model().provenance()
