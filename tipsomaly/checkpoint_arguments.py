@@ -114,19 +114,19 @@ def unflatten(flat: dict) -> dict:
     return nested
 
 
-def given_values(model, defaults, argv: list[str]) -> dict:  # noqa: ANN001 - jsonargparse Namespaces
-    """Dotted model keys -> values the user chose: set on the command line, or different from the default (a config
-    file's value). (A config file that repeats a default is not told apart from the default itself.)"""
+def given_values(model, defaults, argv: list[str], config_model_keys: set[str] = frozenset()) -> dict:  # noqa: ANN001
+    """Dotted model keys -> values the user chose: set on the command line (`--model.x`), in a --config file
+    (`config_model_keys`, included files too), or different from the default."""
     def plain(namespace) -> dict:  # noqa: ANN001
         if namespace is None:
             return {}
         return flatten(namespace.as_dict() if hasattr(namespace, "as_dict") else dict(namespace))
 
     values, default = plain(model), plain(defaults)
-    flags = {arg.split("=", 1)[0][len("--model."):] for arg in argv if arg.startswith("--model.")}
+    named = {arg.split("=", 1)[0][len("--model."):] for arg in argv if arg.startswith("--model.")} | set(config_model_keys)
     return {
         key: value for key, value in values.items()
-        if value is not None and (value != default.get(key) or any(key == f or key.startswith(f + ".") for f in flags))
+        if value is not None and (value != default.get(key) or any(key == n or key.startswith(n + ".") for n in named))
     }
 
 

@@ -95,7 +95,11 @@ class TipsomalyCLI(LightningCLI):
         config = self.config[subcommand]
         # what the user set (config files and flags, no defaults): it wins over what the checkpoint stored
         defaults = self._subcommand_parsers[subcommand].get_defaults().get("model")
-        self._given_model = ckpt_args.given_values(config.get("model"), defaults, self._args)
+        in_files = {
+            key for _, content in preflight.config_files(self._args) if isinstance(content.get("model"), dict)
+            for key in ckpt_args.flatten(content["model"])
+        }
+        self._given_model = ckpt_args.given_values(config.get("model"), defaults, self._args, in_files)
         if config.get("ckpt_path"):
             results = RunFolder(preflight.expand_variables(str(config.results_dir), "--results_dir")) if config.get("results_dir") else None
             config.ckpt_path = ckpt_args.resolve_ckpt_path(

@@ -135,33 +135,42 @@ def read_config_file(path: Path) -> object:
         raise PreflightError(f"--config '{path}' cannot be read ({type(error).__name__}: {error}).") from None
 
 
-def check_linked_image_size(argv: list[str]) -> None:
-    """Refuse model.image_size on the command line or in any --config file (included ones too): the link would
-    silently replace it with data.image_size. Every config file read on the way must be valid YAML."""
+def config_files(argv: list[str]) -> list[tuple[Path, dict]]:
+    """Every --config file of `argv` and every file they include (`config: ...`), with its content; each must be
+    valid YAML."""
 
-    def configs(values: list[str]):
+    def given(values: list[str]):
         for i, value in enumerate(values):
             if value in ("--config", "-c") and i + 1 < len(values):
                 yield Path(values[i + 1])
             elif value.startswith("--config="):
                 yield Path(value.split("=", 1)[1])
 
-    for value in argv:
-        if value.startswith("--model.image_size"):
-            raise PreflightError(LINKED_MESSAGE.format(where=" from the command line"))
-    pending = [path for path in configs(argv) if path.is_file()]
+    pending = [path for path in given(argv) if path.is_file()]
     seen: set[Path] = set()
+    found = []
     while pending:
         path = pending.pop().resolve()
-        if path in seen:
+        if path in seen or not path.is_file():
             continue
         seen.add(path)
         content = read_config_file(path) or {}
         if not isinstance(content, dict):
             continue
-        model = content.get("model")
-        if isinstance(model, dict) and "image_size" in model:
-            raise PreflightError(LINKED_MESSAGE.format(where=f" from '{path}'"))
+        found.append((path, content))
         included = content.get("config") or []
         for name in [included] if isinstance(included, str) else included:
             pending.append(path.parent / name)
+    return found
+
+
+def check_linked_image_size(argv: list[str]) -> None:
+    """Refuse model.image_size on the command line or in any --config file (included ones too): the link would
+    silently replace it with data.image_size. Every config file read on the way must be valid YAML."""
+    for value in argv:
+        if value.startswith("--model.image_size"):
+            raise PreflightError(LINKED_MESSAGE.format(where=" from the command line"))
+    for path, content in config_files(argv):
+        model = content.get("model")
+        if isinstance(model, dict) and "image_size" in model:
+            raise PreflightError(LINKED_MESSAGE.format(where=f" from '{path}'"))

@@ -283,3 +283,21 @@ def test_predict_overlays_keep_a_wide_images_aspect_and_carry_its_score(workspac
     assert [p.name for p in overlays] == ["belt_a.png", "belt_b.png"]
     for overlay in overlays:  # image | heatmap, each 2 x 28 wide by 28 high, the score strip under them
         assert Image.open(overlay).size == (2 * 2 * IMAGE_SIZE, IMAGE_SIZE + CAPTION_HEIGHT)
+
+
+def test_a_config_file_that_repeats_a_default_still_beats_the_checkpoint(workspace, fitted, tmp_path):
+    # the fit stored image_token "first" (the default); a checkpoint fitted with "second" must lose to a config
+    # file saying "first", although that equals the default
+    import torch
+
+    checkpoint = torch.load(fitted / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    checkpoint["hyper_parameters"]["image_token"] = "second"
+    edited = tmp_path / "second.ckpt"
+    torch.save(checkpoint, edited)
+    mine = tmp_path / "first.yaml"
+    mine.write_text("model:\n  image_token: first\n")
+    results = tmp_path / "run"
+    tipsomaly("test", "--config", workspace / "tiny.yaml", "--config", mine, "--ckpt_path", edited, "--results_dir", results)
+    assert yaml.safe_load((results / "config_test.yaml").read_text())["model"]["image_token"] == "first"
+    tipsomaly("test", "--config", workspace / "tiny.yaml", "--ckpt_path", edited, "--results_dir", tmp_path / "run2")
+    assert yaml.safe_load((tmp_path / "run2" / "config_test.yaml").read_text())["model"]["image_token"] == "second"
