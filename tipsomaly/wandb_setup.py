@@ -149,17 +149,36 @@ def is_artifact_name(value: str) -> bool:
     return bool(ARTIFACT_NAME.match(value)) and not Path(value).exists()
 
 
-def prompt_file_from_artifact(name: str, download_root: str | os.PathLike) -> Path:
-    """Download the prompt artifact ``entity/project/name:version`` (logged by WandbResults after ``fit``)
-    into ``download_root`` and return its ``learnable_prompts_epochN.pt``; needs W&B online."""
-    if configure_wandb() != "online":
-        raise ValueError(f"--model.prompt_checkpoint '{name}' is a W&B artifact, but W&B is offline (no credentials): "
-                         "run `wandb login`, or pass the downloaded learnable_prompts_epochN.pt file.")
-    import wandb
+def artifact_folder(name: str, download_root: str | os.PathLike) -> Path:
+    """This artifact's own download folder: ``<download_root>/<entity>_<project>_<name>_<version>``.
 
-    folder = Path(wandb.Api().artifact(name, type="prompts").download(root=str(download_root)))
-    files = sorted(folder.glob("learnable_prompts_epoch*.pt"))
-    if not files:
-        raise ValueError(f"W&B artifact '{name}' holds no learnable_prompts_epochN.pt ({[p.name for p in folder.iterdir()]}); "
+    One folder per artifact name and version, so two artifacts downloaded under one root never mix their
+    files (a shared folder made an older run's ``learnable_prompts_epoch10.pt`` win over this one's)."""
+    return Path(download_root) / re.sub(r"[^\w.-]+", "_", name)
+
+
+def prompt_file_from_artifact(name: str, download_root: str | os.PathLike, api=None) -> Path:  # noqa: ANN001 - wandb.Api
+    """Download the prompt artifact ``entity/project/name:version`` (logged by WandbResults after ``fit``)
+    into its own folder under ``download_root`` (`artifact_folder`) and return the newest
+    ``learnable_prompts_epochN.pt`` in it, by epoch number (epoch10 after epoch3); needs W&B online.
+
+    An alias (``:latest``) is resolved to the version the server returns, so the folder names what was fetched."""
+    from lightning_modules.callbacks.wandb_results import latest_prompt_file
+
+    if api is None:
+        if configure_wandb() != "online":
+            raise ValueError(f"--model.prompt_checkpoint '{name}' is a W&B artifact, but W&B is offline (no credentials): "
+                             "run `wandb login`, or pass the downloaded learnable_prompts_epochN.pt file.")
+        import wandb
+
+        api = wandb.Api()
+    artifact = api.artifact(name, type="prompts")
+    version = getattr(artifact, "version", None)
+    resolved = f"{name.rsplit(':', 1)[0]}:{version}" if isinstance(version, str) and version else name
+    folder = Path(artifact.download(root=str(artifact_folder(resolved, download_root))))
+    found = latest_prompt_file(folder)
+    if found is None:
+        held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        raise ValueError(f"W&B artifact '{name}' holds no learnable_prompts_epochN.pt ({held}); "
                          "pass a prompts artifact logged by `tipsomaly fit`.")
-    return files[-1]
+    return found

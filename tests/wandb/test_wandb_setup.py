@@ -74,26 +74,58 @@ def test_offline_run_says_once_where_it_is_and_how_to_sync(tmp_path, caplog):
     assert sync_command("a/b") == "wandb sync a/b"
 
 
-def test_a_prompt_artifact_name_downloads_its_file_when_online(tmp_path, monkeypatch):
+class FakeArtifacts:
+    """Stands in for `wandb.Api()`: each artifact name holds its own prompt files; records what was asked."""
+
+    def __init__(self, files: dict[str, list[str]]):
+        self.files, self.asked = files, []
+
+    def __call__(self):  # monkeypatched over the class `wandb.Api`
+        return self
+
+    def artifact(self, name, type):  # noqa: A002 - wandb's signature
+        self.asked.append((name, type))
+        files = self.files[name]
+
+        class Artifact:
+            version = name.rsplit(":", 1)[1].replace("latest", "v7")  # the server resolves an alias
+
+            def download(self, root):
+                Path(root).mkdir(parents=True, exist_ok=True)
+                for file in files:
+                    (Path(root) / file).write_bytes(f"{name} {file}".encode())
+                return root
+
+        return Artifact()
+
+
+def test_a_prompt_artifact_resolves_to_its_own_newest_prompts_by_epoch_number(tmp_path, monkeypatch):
     from tipsomaly.wandb_setup import is_artifact_name, prompt_file_from_artifact
 
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
-    asked = []
-
-    class Artifact:
-        def download(self, root):
-            (Path(root) / "learnable_prompts_epoch3.pt").write_bytes(b"prompts")
-            return root
-
-    class Api:
-        def artifact(self, name, type):  # noqa: A002 - wandb's signature
-            asked.append((name, type))
-            return Artifact()
-
-    monkeypatch.setattr("wandb.Api", Api)
+    monkeypatch.setattr("sys.stdin", None)  # a login prompt would crash here, not wait
+    api = FakeArtifacts({"me/tips/prompts-a:v0": ["learnable_prompts_epoch3.pt", "learnable_prompts_epoch10.pt"],
+                         "me/tips/prompts-b:v1": ["learnable_prompts_epoch2.pt"],
+                         "me/tips/prompts-b:latest": ["learnable_prompts_epoch4.pt"]})
+    monkeypatch.setattr("wandb.Api", api)
     assert is_artifact_name("me/tips/prompts-abc123:v0") and not is_artifact_name("runs/prompts.pt")
-    path = prompt_file_from_artifact("me/tips/prompts-abc123:v0", tmp_path)
-    assert path == tmp_path / "learnable_prompts_epoch3.pt" and asked == [("me/tips/prompts-abc123:v0", "prompts")]
+    first = prompt_file_from_artifact("me/tips/prompts-a:v0", tmp_path)
+    second = prompt_file_from_artifact("me/tips/prompts-b:v1", tmp_path)  # same root: must not see a's epoch10
+    latest = prompt_file_from_artifact("me/tips/prompts-b:latest", tmp_path)
+    assert first == tmp_path / "me_tips_prompts-a_v0" / "learnable_prompts_epoch10.pt"  # 10 > 3, not a text sort
+    assert second == tmp_path / "me_tips_prompts-b_v1" / "learnable_prompts_epoch2.pt"
+    assert second.read_bytes() == b"me/tips/prompts-b:v1 learnable_prompts_epoch2.pt"
+    assert latest == tmp_path / "me_tips_prompts-b_v7" / "learnable_prompts_epoch4.pt"  # the version fetched, not "latest"
+    assert api.asked == [("me/tips/prompts-a:v0", "prompts"), ("me/tips/prompts-b:v1", "prompts"), ("me/tips/prompts-b:latest", "prompts")]
+
+
+def test_an_artifact_without_prompt_files_is_refused_naming_what_it_holds(tmp_path, monkeypatch):
+    from tipsomaly.wandb_setup import prompt_file_from_artifact
+
+    monkeypatch.setattr("wandb.Api", FakeArtifacts({"me/tips/model:v0": ["model.ckpt"]}))
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    with pytest.raises(ValueError, match=r"holds no learnable_prompts_epochN.pt \(\['model.ckpt'\]\)"):
+        prompt_file_from_artifact("me/tips/model:v0", tmp_path)
 
 
 def test_a_prompt_artifact_name_offline_says_why_in_one_line(tmp_path):
