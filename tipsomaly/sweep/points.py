@@ -57,9 +57,10 @@ def run_point(args: list[str], run_dir: Path, cache_dir: Path, runner: Runner = 
     return run_dir / "test"
 
 
-def record_point(run_dir: Path, arguments: list[str]) -> None:
-    """Write ``<run>/point.json`` (atomically) before the point's work starts."""
-    write_text_atomic(run_dir / POINT_FILE, json.dumps({"arguments": arguments}, indent=1) + "\n")
+def record_point(run_dir: Path, arguments: list[str], point: dict) -> None:
+    """Write ``<run>/point.json`` (atomically) before the point's work starts: its arguments, and the swept values
+    (which the report shows)."""
+    write_text_atomic(run_dir / POINT_FILE, json.dumps({"arguments": arguments, "point": point}, indent=1, default=str) + "\n")
 
 
 def recorded_arguments(run_dir: Path) -> list[str] | None:

@@ -26,6 +26,7 @@ from tipsomaly.sweep.sweep_file import (SweepFileError, agent_args, command_argu
                                         sweep_points)
 
 RESULTS = "sweep_results"
+SWEEP_COPY = "sweep.yaml"  # the sweep file, copied into --out
 
 
 class SweepStopped(Exception):
@@ -146,13 +147,14 @@ def run_sweep(sweep_file: str | Path, out: str | Path, runner: Runner = cli_runn
         return f"{len(rows)} of {len(plan)} points finished, kept in {out / (RESULTS + '.csv')}"
 
     write_results(out, [r for n, _, _ in plan for r in rows.get(n, [])], columns)  # the skipped points, at once
+    write_text_atomic(out / SWEEP_COPY, Path(sweep_file).read_text())  # the report reads the swept parameters here
     try:
         with _wandb_offline(), _stop_on_signals():
             for done, (name, point, arguments) in enumerate(todo):
                 run_dir = out / name
                 echo(f"sweep {name} ({done + 1}/{len(todo)} to run, {len(plan)} in all): {' '.join(agent_args(point))}")
                 redo = overwrite or run_dir.exists()  # this point's own earlier, unfinished files
-                record_point(run_dir, arguments)
+                record_point(run_dir, arguments, point)
                 start = time.monotonic()
                 try:
                     test_dir = run_point(arguments, run_dir, cache_dir, runner, overwrite=redo)
