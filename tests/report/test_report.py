@@ -49,7 +49,7 @@ def test_build_writes_self_contained_html_and_markdown(two_runs, tmp_path):
     assert "<td><b>85.0</b></td>" in page
     assert "| visa | n8 (85.0) | n8 (85.0) |" in text  # best run per dataset and metric, datasets x metrics
     # against Table 1: ours / paper (difference) per metric, TIPS on VisA: image AUROC 87.7, pixel AUPRO 88.2
-    assert "| n8 | visa = VisA | 85.0 / 87.7 (-2.7) |" in text and "75.0 / 88.2 (-13.2) | ours mvtec, paper reference |" in text
+    assert "| n8 | visa = VisA | 85.0 / 87.7 (-2.7) |" in text and "75.0 / 88.2 (-13.2) | 85.0 / 31.5 (+53.5) | ours mvtec, paper reference |" in text
     for line in [l for l in text.splitlines() if l.startswith("![0")]:
         assert (tmp_path / "report" / line.split("(")[1].rstrip(")")).is_file()
 
