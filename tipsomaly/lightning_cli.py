@@ -26,7 +26,7 @@ from tipsomaly.paths import expand_variables
 from tipsomaly.quiet import quiet_callback, silence_callback_state_notice
 from tipsomaly.predict_thresholds import check_thresholds
 from tipsomaly.run_folder import check_results_dir, default_results_dir
-from tipsomaly.wandb_setup import is_artifact_name, prompt_file_from_artifact
+from tipsomaly.wandb_setup import check_logger_config, is_artifact_name, prompt_file_from_artifact
 
 DEFAULT_CONFIG = Path(__file__).with_name("default_config.yaml")
 # Lightning resolves these --ckpt_path values itself.
@@ -155,6 +155,7 @@ class TipsomalyCLI(LightningCLI):
         config = self.config[self.subcommand]
         preflight.expand_paths(config)
         preflight.check_image_size(config.data.image_size)
+        check_logger_config(config.trainer.get("logger"))  # helper F: W&B online without a key is one line, now
         if config.results_dir:
             self.results_dir = check_results_dir(config.results_dir, self.subcommand, overwrite=config.overwrite)
         prompt_checkpoint = config.model.get("prompt_checkpoint")

@@ -20,22 +20,113 @@ def test_an_api_key_means_online(monkeypatch):
     assert configure_wandb() == "online"
 
 
-def test_a_stored_login_means_online_and_is_checked_without_prompt(monkeypatch):
-    calls = []
+def test_a_stored_login_means_online_and_is_read_without_starting_wandb(monkeypatch, tmp_path):
+    import os
 
-    def login(**kwargs):  # stands in for a `wandb login` done earlier (netrc); the real one is global state
-        calls.append(kwargs)
-        return True
+    from tipsomaly.wandb_setup import _server
+
+    def login(**kwargs):  # wandb.login would start wandb's session before WANDB_MODE is set (its env warning)
+        raise AssertionError("configure_wandb must not call wandb.login")
+
+    def decide():
+        mode = configure_wandb()
+        monkeypatch.delenv("WANDB_MODE")  # configure_wandb exports its decision; decide afresh each time
+        return mode
 
     monkeypatch.setattr("wandb.login", login)
-    assert configure_wandb() == "online"
-    assert calls == [{"prompt": False, "verify": False}]
+    assert decide() == "offline"
+    netrc = Path(os.environ["NETRC"])  # what `wandb login` writes, in this test's HOME
+    netrc.write_text(f"machine {_server()[0]}\n  login user\n  password {'k' * 40}\n")
+    netrc.chmod(0o600)
+    assert decide() == "online"
+    netrc.write_text("machine example.org\n  login user\n  password secret\n")
+    assert decide() == "offline"  # a key for another host is no W&B key
 
 
-@pytest.mark.parametrize(("env", "expected"), [("disabled", "disabled"), ("dryrun", "offline"), ("online", "online")])
+@pytest.mark.parametrize(("env", "expected"), [("disabled", "disabled"), ("dryrun", "offline"), ("offline", "offline")])
 def test_an_explicit_wandb_mode_wins(monkeypatch, env, expected):
     monkeypatch.setenv("WANDB_MODE", env)
     assert configure_wandb() == expected
+
+
+def test_explicit_online_with_a_key_is_online_and_without_one_is_one_line_saying_how_to_log_in(monkeypatch):
+    from tipsomaly.wandb_setup import WandbLoginError
+
+    monkeypatch.setenv("WANDB_MODE", "online")
+    with pytest.raises(WandbLoginError) as error:
+        configure_wandb()
+    assert str(error.value) == ("W&B is asked to be online (WANDB_MODE=online) but has no API key: run `wandb login` or set "
+                                "WANDB_API_KEY (or WANDB_MODE=offline to log locally and `wandb sync` later).")
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    assert configure_wandb() == "online"
+
+
+def test_a_key_without_a_reachable_server_waits_a_bounded_time_then_logs_offline_said_once(tmp_path, monkeypatch, caplog):
+    import socket
+    import time
+
+    from tipsomaly import wandb_setup
+
+    def hanging(address, timeout=None):  # a network that swallows packets: name lookup and connect never answer
+        time.sleep(60)
+
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "https://wandb.example.invalid")
+    monkeypatch.setattr(socket, "create_connection", hanging)
+    monkeypatch.setattr(wandb_setup, "PROBE_SECONDS", 1.0)
+    start = time.monotonic()
+    logger = AutoWandbLogger(save_dir=tmp_path / "runs", id="net1")
+    assert time.monotonic() - start < 3.0 and logger.mode == "offline"
+    with caplog.at_level("INFO"):
+        logger.experiment  # noqa: B018
+        logger.experiment  # noqa: B018
+    logger.finalize("success")
+    said = [r.getMessage() for r in caplog.records if "W&B" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(
+        "W&B is offline (credentials found, but the W&B server wandb.example.invalid:443 did not answer within 1 s): run saved in ")
+    assert "upload later with `wandb sync " + str(tmp_path / "runs" / "net1" / "wandb" / "offline-run-") in said[0]
+
+
+def test_a_refused_connection_is_offline_at_once(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # the discard port: nothing listens here
+    start = time.monotonic()
+    logger = AutoWandbLogger(save_dir=tmp_path, id="net2")
+    assert logger.mode == "offline" and time.monotonic() - start < 3.5
+    assert "127.0.0.1:9 is unreachable (ConnectionRefusedError" in logger._why
+
+
+def test_a_save_dir_that_is_a_file_falls_back_to_a_temporary_folder_and_says_so(tmp_path, monkeypatch, caplog):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "wandb").write_text("not a folder")
+    logger = AutoWandbLogger(save_dir=tmp_path / "runs" / "wandb", id="f1")
+    with caplog.at_level("INFO"):
+        run = logger.experiment
+    logger.finalize("success")
+    assert logger.save_dir == str(tmp_path / "tmp" / "tipsomaly_wandb" / "f1") and run.id == "f1"
+    assert any((tmp_path / "tmp" / "tipsomaly_wandb" / "f1" / "wandb").glob("offline-run-*"))
+    moved = [r.getMessage() for r in caplog.records if "instead" in r.getMessage()]
+    assert moved == [f"W&B: '{tmp_path / 'runs' / 'wandb'}' is a file, not a folder (save_dir '{tmp_path / 'runs' / 'wandb'}'); "
+                     f"this run's W&B files go to '{tmp_path / 'tmp' / 'tipsomaly_wandb' / 'f1'}' instead (results are not "
+                     "affected). Move it away to use the usual folder."]
+    assert (tmp_path / "runs" / "wandb").read_text() == "not a folder"
+
+
+def test_an_offline_run_prints_none_of_wandbs_own_advice(tmp_path, monkeypatch, capfd):
+    monkeypatch.delenv("WANDB_SILENT")
+    logger = AutoWandbLogger(save_dir=tmp_path, id="quiet1")
+    logger.experiment  # noqa: B018
+    logger.log_metrics({"a": 1.0})
+    logger.finalize("success")
+    out, err = capfd.readouterr()
+    for noise in ("anonymous setting has no effect", "environment variables will be ignored", "wandb online",
+                  "Run history", "wandb leet"):
+        assert noise not in out + err
 
 
 def test_an_unknown_mode_is_refused():
