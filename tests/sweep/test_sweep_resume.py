@@ -99,3 +99,29 @@ def test_a_point_folder_with_other_arguments_is_refused_before_any_work(tmp_path
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"tipsomaly sweep: error: '{out / 'run001'}' holds a point run with other arguments")
     assert "--model.n_prompt=12 --model.n_prompt=8" in err and "--overwrite" in err
+
+
+def test_a_bug_inside_a_point_keeps_its_traceback_and_ends_saying_what_was_kept(tmp_path, monkeypatch):
+    path, out = sweep_file(tmp_path, GRID), tmp_path / "out"
+
+    def broken(number, args):
+        if number == 3:
+            raise ZeroDivisionError("a bug")
+
+    fake = FakeMain(on_call=broken)
+    monkeypatch.setattr("tipsomaly.cli.main", fake)
+    with pytest.raises(ZeroDivisionError) as error:
+        sweep_main(["run", str(path), "--out", str(out)])
+    assert error.value.__notes__ == [f"tipsomaly sweep: run001 failed; 1 of 3 points finished, kept in {out / 'sweep_results.csv'}; "
+                                     f"rerun `tipsomaly sweep run {path} --out {out}` for the rest."]
+    assert list(_table(out)["run"].unique()) == ["run000"]
+
+
+def test_an_agent_point_that_fails_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("tipsomaly.cli.main", FakeMain(fail={1: 2}))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.yaml").write_text("{}\n")
+    assert sweep_main(["point", "--config", "c.yaml", "--model.n_prompt=4", "--out", "agent"]) == 1
+    inner, ours = capsys.readouterr().err.strip().splitlines()
+    assert inner == "tipsomaly fit: error: fake failure of call 1"
+    assert ours == "tipsomaly sweep point: error: `tipsomaly fit` exited with status 2 (its message is above)"

@@ -160,6 +160,10 @@ def run_sweep(sweep_file: str | Path, out: str | Path, runner: Runner = cli_runn
                     test_dir = run_point(arguments, run_dir, cache_dir, runner, overwrite=redo)
                 except (PointFailed, FileNotFoundError) as error:
                     raise SweepStopped(f"{name} failed: {error}; {kept()}; fix it and rerun `{resume}` for the rest.") from None
+                except Exception as error:  # a bug inside the run: its traceback stays, ending with what was kept
+                    if hasattr(error, "add_note"):
+                        error.add_note(f"tipsomaly sweep: {name} failed; {kept()}; rerun `{resume}` for the rest.")
+                    raise
                 found = _point_rows(name, point, test_dir)
                 if found is None:
                     raise SweepStopped(f"{name}: '{test_dir / 'test_results.csv'}' is unreadable; {kept()}; rerun `{resume}`.")
