@@ -20,7 +20,7 @@ from tipsomaly.report.paper import PAPER_AUPRO
 from tipsomaly.report.runs import METRICS
 
 Cell = tuple[str, bool]  # text, bold
-AUPRO_NOTE = (f"AUPRO: ours is the definition each run's config asked for (model.aupro; `definitions` column), the "
+AUPRO_NOTE = (f"AUPRO: ours is the definition each run's config asked for (model.aupro; the `AUPRO definitions` column), the "
               f"paper's numbers come from its code's own '{PAPER_AUPRO}' AUPRO; on the same maps the two differ by "
               "0.2-0.5 points, so compare AUPRO like for like only when both say reference.")
 
