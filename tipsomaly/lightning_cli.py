@@ -27,7 +27,7 @@ from tipsomaly.predict_thresholds import check_thresholds
 from tipsomaly.quiet import silence_callback_state_notice, silence_resume_notice
 from tipsomaly.run_callbacks import StageConfig, configure_checkpointing, hand_run_folder
 from tipsomaly.run_folder import RunFolder, default_run_folder, prepare, resumes_in
-from tipsomaly.wandb_setup import is_artifact_name, prompt_file_from_artifact
+from tipsomaly.wandb_setup import check_logger_config, is_artifact_name, prompt_file_from_artifact
 
 HERE = Path(__file__).parent
 # Loaded before any --config: every stage's defaults, then the defaults of the evaluation and predict entry points.
@@ -121,6 +121,7 @@ class TipsomalyCLI(LightningCLI):
         preflight.check_image_size(config.data.image_size)
         preflight.check_ranges(subcommand, config)
         refuse_writer_folders(config)
+        check_logger_config(config.trainer.get("logger"))  # W&B online without a key is one line, before any work
         if config.get("thresholds") and subcommand != "predict":
             raise preflight.PreflightError(f"--thresholds is for `predict` (a decision per image), not `{subcommand}`; drop it")
         prompt_checkpoint = config.model.get("prompt_checkpoint")

@@ -41,7 +41,15 @@ def test_build_writes_self_contained_html_and_markdown(two_runs, tmp_path):
     text = md.read_text()
     assert "![classes_visa_pixel_aupro](plots/classes_visa_pixel_aupro.svg)" in text
     assert (tmp_path / "report" / "plots" / "classes_visa_pixel_aupro.svg").read_text().startswith("<svg")
-    assert "| n8 | visa | 85.0 |" in text
+    # several datasets: a datasets x metrics table per run, the best of each dataset and metric in bold
+    n4 = text.split("### n4 (model.n_prompt=4)")[1].split("###")[0]
+    n8 = text.split("### n8 (model.n_prompt=8)")[1].split("##")[0]
+    assert "| visa | 80.0 | 80.0 | 80.0 | 80.0 | 70.0 | 80.0 | 80.0 |" in n4 and "| sdd | **95.0** |" in n4
+    assert "| visa | **85.0** | **85.0** |" in n8 and "| sdd | 85.0 | 85.0 |" in n8 and "| mean | 85.0 |" in n8
+    assert "<td><b>85.0</b></td>" in page
+    assert "| visa | n8 (85.0) | n8 (85.0) |" in text  # best run per dataset and metric, datasets x metrics
+    # against Table 1: ours / paper (difference) per metric, TIPS on VisA: image AUROC 87.7, pixel AUPRO 88.2
+    assert "| n8 | visa = VisA | 85.0 / 87.7 (-2.7) |" in text and "75.0 / 88.2 (-13.2) | 85.0 / 31.5 (+53.5) | ours mvtec, paper reference |" in text
     for line in [l for l in text.splitlines() if l.startswith("![0")]:
         assert (tmp_path / "report" / line.split("(")[1].rstrip(")")).is_file()
 

@@ -7,14 +7,18 @@ import yaml
 
 from tests.report.results_folders import make_results_folder
 from tipsomaly.sweep import agent_args, grid_points, load_sweep, normalise_agent_args, random_points, run_sweep
+from tipsomaly.sweep.sweep_file import command_arguments, resolve_configs
 
 SWEEPS = sorted((Path(__file__).parents[2] / "configs" / "sweeps").glob("*.yaml"))
 
 
 def _sweep_file(tmp_path, parameters, method="grid"):
-    path = tmp_path / "sweep.yaml"
+    """<tmp>/sweeps/sweep.yaml naming `--config ../c.yaml`, relative to its own folder."""
+    path = tmp_path / "sweeps" / "sweep.yaml"
+    path.parent.mkdir(exist_ok=True)
+    (tmp_path / "c.yaml").write_text("{}\n")
     path.write_text(yaml.safe_dump({"method": method, "parameters": parameters,
-                                    "command": ["${env}", "tipsomaly", "sweep", "point", "--config", "c.yaml", "${args}"]}, sort_keys=False))
+                                    "command": ["${env}", "tipsomaly", "sweep", "point", "--config", "../c.yaml", "${args}"]}, sort_keys=False))
     return path
 
 
@@ -52,7 +56,7 @@ def test_local_sweep_fits_tests_and_collects_a_2x2_grid(tmp_path):
     table = run_sweep(path, tmp_path / "out", runner=cli)
     assert [c[0] for c in cli.calls] == ["fit", "test"] * 4
     fit, test = cli.calls[0], cli.calls[1]
-    assert fit[:3] == ["fit", "--config", "c.yaml"] and "--model.n_prompt=4" in fit and "--model.lr=0.01" in fit
+    assert fit[:3] == ["fit", "--config", str(tmp_path / "c.yaml")] and "--model.n_prompt=4" in fit and "--model.lr=0.01" in fit
     assert "--model.feature_cache=disk" in fit and f"--model.feature_cache_dir={tmp_path / 'out' / 'feature_cache'}" in test
     assert f"--model.prompt_checkpoint={tmp_path / 'out' / 'run000' / 'fit' / 'prompts' / 'learnable_prompts_epoch10.pt'}" in test
     assert list(table["run"].unique()) == ["run000", "run001", "run002", "run003"]
@@ -86,9 +90,8 @@ def test_every_sweep_parameter_is_accepted_by_the_cli_parser(path, capsys):
 
     sweep = load_sweep(path)
     points = grid_points(sweep) if sweep["method"] == "grid" else random_points(sweep, 4, seed=1)
-    command = [str(c) for c in sweep["command"]]
-    fixed = [c for c in command[command.index("point") + 1 :] if not c.startswith("${") and "feature_cache_dir" not in c]
-    fixed = [c for c in fixed if c != ".cache/tipsomaly_features"]
+    fixed = resolve_configs(command_arguments(sweep), path.parent, path.name)
+    fixed = [c for c in fixed if c not in ("--feature_cache_dir", ".cache/tipsomaly_features")]
     for point in points[:4]:
         with pytest.raises(SystemExit) as stop:
             main(["fit", *fixed, *agent_args(point), "--print_config"])

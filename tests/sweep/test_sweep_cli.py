@@ -1,11 +1,13 @@
 """The local sweep runs a 2x2 grid through the real `tipsomaly` command and collects one table."""
 
 import pandas as pd
+import pytest
 import yaml
 
 from datamodules import make_synthetic_dataset
 from tests.conftest import tiny_files
-from tipsomaly.sweep import run_sweep, sweep_main
+from tipsomaly.cli import main
+from tipsomaly.sweep import sweep_main
 
 
 def test_a_2x2_grid_through_the_cli_shares_the_feature_cache(tmp_path, capsys):
@@ -31,10 +33,26 @@ def test_a_2x2_grid_through_the_cli_shares_the_feature_cache(tmp_path, capsys):
     target = table[table["dataset"] == "target"]
     assert list(target["run"]) == ["run000", "run001", "run002", "run003"]
     assert list(target["model.n_prompt"]) == [2, 2, 4, 4] and list(target["model.prompt_method"]) == ["concat", "sumate"] * 2
-    assert target["pixel_aupro"].between(0, 100).all() and target["image_auroc"].between(0, 100).all()
+    metrics = ["image_auroc", "image_ap", "pixel_auroc", "pixel_aupro"]
     for run in target["run"]:  # each point: fit's prompts went into its test, with the swept settings
-        tested = yaml.safe_load((tmp_path / "out" / run / "test" / "config_test.yaml").read_text())
+        test_dir = tmp_path / "out" / run / "test"
+        tested = yaml.safe_load((test_dir / "config_test.yaml").read_text())
         assert tested["model"]["prompt_checkpoint"] == str(tmp_path / "out" / run / "fit" / "prompts" / "learnable_prompts_epoch1.pt")
         assert tested["model"]["feature_cache"] == "disk"
+        own = pd.read_csv(test_dir / "test_results.csv").query("dataset == 'target' and `class` == 'mean'")
+        assert target.loc[target["run"] == run, metrics].to_numpy() == pytest.approx(own[metrics].to_numpy())
     assert any((tmp_path / "cache").rglob("*")), "the sweep's runs share one disk feature cache"
     assert "sweep results written to" in capsys.readouterr().out
+
+    # the table's numbers are what a plain `tipsomaly test` of run003's prompts computes
+    prompts = tmp_path / "out" / "run003" / "fit" / "prompts" / "learnable_prompts_epoch1.pt"
+    assert main(["test", "--config", str(tmp_path / "tiny.yaml"), "--model.n_prompt=4", "--model.prompt_method=sumate",
+                 f"--model.prompt_checkpoint={prompts}", f"--results_dir={tmp_path / 'again'}"]) == 0
+    again = pd.read_csv(tmp_path / "again" / "test_results.csv").query("dataset == 'target' and `class` == 'mean'")
+    assert target.loc[target["run"] == "run003", metrics].to_numpy() == pytest.approx(again[metrics].to_numpy(), abs=1e-6)
+    assert len(set(target["pixel_aupro"].round(6))) > 1, "different prompts, different maps"
+
+    # a rerun into the same folder skips the finished points: no fit, no test, the same table
+    assert sweep_main(["run", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out")]) == 0
+    assert "4 already finished" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "sweep_results.csv"), table)

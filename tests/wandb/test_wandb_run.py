@@ -107,3 +107,40 @@ def test_the_cli_defaults_log_to_wandb_unless_the_logger_is_turned_off(workspace
     cli = TipsomalyCLI(["test", "--config", str(workspace / "tiny.yaml"), "--results_dir", "off", "--trainer.logger", "false"])
     assert cli.trainer.logger is None and len(offline_runs(workspace / "tipsomaly_runs" / "wandb")) == 1
     assert (workspace / "off" / "test_results.csv").is_file()
+
+
+def test_a_file_where_the_wandb_folder_goes_never_stops_the_run(workspace, monkeypatch, caplog):
+    import tempfile
+
+    monkeypatch.chdir(workspace)
+    monkeypatch.setattr(tempfile, "tempdir", str(workspace / "tmp"))
+    (workspace / "tipsomaly_runs").mkdir()
+    (workspace / "tipsomaly_runs" / "wandb").write_text("in the way")
+    with caplog.at_level("INFO"):
+        assert main(["test", "--config", str(workspace / "tiny.yaml"), "--results_dir", "out"]) == 0
+    assert (workspace / "out" / "test_results.csv").is_file()
+    (run,) = offline_runs(workspace / "tmp" / "tipsomaly_wandb")
+    assert "test/mean/mean/pixel_aupro" in read_offline_run(run).summary
+    assert any("is a file, not a folder" in r.getMessage() and "instead (results are not affected)" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_wandb_online_without_a_key_is_one_line_before_the_run(workspace, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "online")
+    assert main(["test", "--config", str(workspace / "tiny.yaml"), "--results_dir", str(workspace / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tipsomaly test: error: W&B is asked to be online (WANDB_MODE=online) but has no API key: run `wandb login` "
+                   "or set WANDB_API_KEY (or WANDB_MODE=offline to log locally and `wandb sync` later)."]
+    assert not (workspace / "out" / "test_results.csv").exists()
+
+
+def test_a_key_without_a_reachable_server_still_gives_results_and_an_offline_run(workspace, monkeypatch, caplog):
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens: refused at once
+    with caplog.at_level("INFO"):
+        assert main(["test", "--config", str(workspace / "tiny.yaml"), "--results_dir", "out"]) == 0
+    assert (workspace / "out" / "test_results.csv").is_file()
+    assert len(offline_runs(workspace / "tipsomaly_runs" / "wandb")) == 1
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("W&B is offline")]
+    assert len(said) == 1 and "credentials found, but the W&B server 127.0.0.1:9 is unreachable" in said[0]

@@ -1,19 +1,21 @@
-"""The comparison report: a pure function from results folders to report.html (self-contained) and report.md."""
+"""The comparison report: a pure function from results folders to report.html (self-contained), report.md and,
+when asked, report.tex (see render.py and latex.py for the forms)."""
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import shutil
-from dataclasses import dataclass
-from html import escape
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from datamodules.atomic_files import atomic_path, write_text_atomic
+from tipsomaly.report.aggregate import aggregate_means, run_groups
+from tipsomaly.report.header import aupro_definition, report_header
 from tipsomaly.report.paper import compare_with_paper
-from tipsomaly.report.runs import METRICS, RunResults, best_runs, dataset_means, load_runs, swept_settings
+from tipsomaly.report.runs import METRICS, RunResults, best_runs, dataset_means, load_runs, seed_settings, swept_settings
 from tipsomaly.report.svg import bar_chart, line_chart
 
 
@@ -22,12 +24,23 @@ class Report:
     """What a report holds, before rendering (also what the W&B publish step reads)."""
 
     runs: list[RunResults]
-    means: pd.DataFrame  # run, dataset, metrics
-    best: pd.DataFrame  # dataset, metric, run, value
-    paper: pd.DataFrame  # run, dataset, paper_dataset, metric, ours, paper, difference
+    means: pd.DataFrame  # run, dataset, metrics: every run on its own
+    best: pd.DataFrame  # dataset, metric, run, value (over `results`)
+    paper: pd.DataFrame  # run, dataset, paper_dataset, metric, ours, paper, difference, definitions
     swept: list[str]
     plots: dict[str, str]  # file stem -> SVG text
     overlays: list[tuple[str, str, str, Path]]  # run, dataset, class, png
+    results: pd.DataFrame = None  # run (or seed group), swept, dataset, seeds, metrics, metric_std (aggregate.py)
+    seeds: list[str] = field(default_factory=list)  # seed settings aggregated over
+    header: dict = field(default_factory=dict)  # header.report_header
+    warnings: list[str] = field(default_factory=list)
+    aupro: dict[str, str] = field(default_factory=dict)  # run or group -> AUPRO definition
+
+
+def shown_results(results: pd.DataFrame) -> pd.DataFrame:
+    """The rows a table shows: with one dataset, its mean over datasets repeats it, so that row is left out."""
+    datasets = [d for d in dict.fromkeys(results["dataset"]) if d != "mean"]
+    return results[results["dataset"] != "mean"] if len(datasets) == 1 else results
 
 
 def collect(run_dirs: list[str | Path], metric: str = "pixel_aupro", overlays_per_class: int = 1) -> Report:
@@ -36,7 +49,10 @@ def collect(run_dirs: list[str | Path], metric: str = "pixel_aupro", overlays_pe
         raise ValueError(f"metric {metric!r} is not a results column; choose one of {', '.join(METRICS)}.")
     runs = load_runs(list(run_dirs))
     means = dataset_means(runs)
-    swept = swept_settings(runs)
+    swept, seeds = swept_settings(runs), seed_settings(runs)
+    groups = run_groups(runs, swept, seeds)
+    results = aggregate_means(means, groups, swept)
+    aupro = {label: "/".join(dict.fromkeys(aupro_definition(m) for m in members)) for label, members in groups}
     plots = {}
     for dataset in dict.fromkeys(d for r in runs for d in r.table["dataset"] if d != "mean"):
         classes = list(dict.fromkeys(c for r in runs for c in r.table.loc[r.table["dataset"] == dataset, "class"] if c != "mean"))
@@ -59,27 +75,42 @@ def collect(run_dirs: list[str | Path], metric: str = "pixel_aupro", overlays_pe
             if taken.get((dataset, class_name), 0) < overlays_per_class:
                 taken[(dataset, class_name)] = taken.get((dataset, class_name), 0) + 1
                 overlays.append((run.name, dataset, class_name, png))
-    return Report(runs, means, best_runs(means), compare_with_paper(means), swept, plots, overlays)
+    group_means = results.loc[:, ["run", "dataset", *METRICS]]
+    return Report(runs, means, best_runs(shown_results(group_means)), compare_with_paper(group_means, aupro=aupro), swept,
+                  plots, overlays, results, seeds, report_header(runs), [w for r in runs for w in r.warnings], aupro)
 
 
-def build_report(run_dirs: list[str | Path], out: str | Path, metric: str = "pixel_aupro", overlays_per_class: int = 1) -> tuple[Path, Path]:
-    """Write ``<out>/report.html`` (SVG and images inline: one file to share) and ``<out>/report.md``
-    (with ``plots/*.svg`` and ``overlays/`` beside it). Returns both paths."""
-    report = collect(run_dirs, metric, overlays_per_class)
+def check_out_folder(out: str | Path) -> Path:
+    """The report's folder, or a one-line error when it is a file (checked before anything is read)."""
     out = Path(out)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out '{out}' is a file; give a folder for report.html, report.md, plots/ and overlays/.")
+    return out
+
+
+def build_report(run_dirs: list[str | Path], out: str | Path, metric: str = "pixel_aupro", overlays_per_class: int = 1,
+                 latex: bool = False) -> tuple[Path, ...]:
+    """Write ``<out>/report.html`` (SVG and images inline: one file to share) and ``<out>/report.md``
+    (with ``plots/*.svg`` and ``overlays/`` beside it), and ``<out>/report.tex`` with ``latex``. Every file is
+    written whole (a temporary name, then renamed). Returns the paths of the report files."""
+    from tipsomaly.report.latex import latex_tables
+    from tipsomaly.report.render import render_html, render_markdown
+
+    out = check_out_folder(out)
+    report = collect(run_dirs, metric, overlays_per_class)
     for stem, svg in report.plots.items():
-        (out / "plots" / f"{stem}.svg").write_text(svg)
+        write_text_atomic(out / "plots" / f"{stem}.svg", svg)
     copied = []
     for run, dataset, class_name, png in report.overlays:
         target = out / "overlays" / _slug(run) / _slug(dataset) / _slug(class_name) / png.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, target)
+        with atomic_path(target) as temporary:
+            shutil.copyfile(png, temporary)
         copied.append(target.relative_to(out))
-    html_path, md_path = out / "report.html", out / "report.md"
-    html_path.write_text(render_html(report))
-    md_path.write_text(render_markdown(report, copied))
-    return html_path, md_path
+    paths = [write_text_atomic(out / "report.html", render_html(report)),
+             write_text_atomic(out / "report.md", render_markdown(report, copied))]
+    if latex:
+        paths.append(write_text_atomic(out / "report.tex", latex_tables(shown_results(report.results), report.aupro)))
+    return tuple(paths)
 
 
 def _hashable(value: object) -> bool:
@@ -97,57 +128,8 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "_"
 
 
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.1f}"
-    return str(value)
-
-
-def _sections(report: Report) -> list[tuple[str, pd.DataFrame]]:
-    runs = pd.DataFrame([{"run": r.name, "folder": str(r.path), **{k: r.settings.get(k) for k in report.swept}} for r in report.runs])
-    means = report.means.dropna(axis=1, how="all")
-    return [("Runs", runs), ("Results per run and dataset (dataset means, percent)", means),
-            ("Best run per dataset and metric", report.best),
-            ("Against the paper's Table 1 (TIPS, percentage points; KSDD = SDD, DTD = DTD-Synthetic)", report.paper)]
-
-
 def markdown_table(table: pd.DataFrame) -> str:
     """A GitHub pipe table; floats with one decimal, NaN as "-"."""
-    if table.empty:
-        return "_(nothing to show)_\n"
-    cell = lambda v: _fmt(v).replace("|", "\\|")  # noqa: E731
-    lines = [list(map(str, table.columns)), ["---"] * len(table.columns), *([cell(v) for v in row] for row in table.itertuples(index=False))]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n"
+    from tipsomaly.report.render import markdown_table as render
 
-
-def render_markdown(report: Report, overlay_files: list[Path]) -> str:
-    parts = ["# tipsomaly report\n"]
-    for title, table in _sections(report):
-        parts += [f"## {title}\n", markdown_table(table)]
-    parts.append("## Plots\n")
-    parts += [f"![{stem}](plots/{stem}.svg)\n" for stem in report.plots]
-    if overlay_files:
-        parts.append("## Overlays (image | heatmap | ground truth)\n")
-        parts += [f"![{p.parent.name}]({p.as_posix()})" for p in overlay_files]
-    return "\n".join(parts) + "\n"
-
-
-def render_html(report: Report) -> str:
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}.grid{display:flex;flex-wrap:wrap;gap:8px}"
-             "figure{margin:0}figcaption{font-size:11px}img{max-width:360px}")
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>tipsomaly report</title><style>{style}</style></head><body>",
-             "<h1>tipsomaly report</h1>"]
-    for title, table in _sections(report):
-        parts.append(f"<h2>{escape(title)}</h2>")
-        parts.append(table.map(_fmt).to_html(index=False, escape=True) if not table.empty else "<p>(nothing to show)</p>")
-    parts.append("<h2>Plots</h2>")
-    parts += [f"<div>{svg}</div>" for svg in report.plots.values()]
-    if report.overlays:
-        parts.append("<h2>Overlays (image | heatmap | ground truth)</h2><div class='grid'>")
-        for run, dataset, class_name, png in report.overlays:
-            data = base64.b64encode(png.read_bytes()).decode()
-            parts.append(f"<figure><img src='data:image/png;base64,{data}'><figcaption>{escape(run)}: {escape(dataset)} / "
-                         f"{escape(class_name)} / {escape(png.stem)}</figcaption></figure>")
-        parts.append("</div>")
-    return "".join(parts) + "</body></html>\n"
+    return render(table)

@@ -8,6 +8,9 @@ from importlib import resources
 import pandas as pd
 
 PAPER_METHOD = "TIPS (paper)"
+# The paper's numbers come from its own code, whose AUPRO is what lightning_modules/metrics/aupro.py calls
+# "reference" (200 thresholds, FPR rescaled); ours is whatever the run's config asked for (model.aupro).
+PAPER_AUPRO = "reference"
 
 # Our dataset names (DatasetSpec.name / reader format, any case) -> the paper's Table 1 names. The paper's
 # KSDD row is the SDD set (KolektorSDD) and its DTD row is DTD-Synthetic.
@@ -36,13 +39,17 @@ def paper_name(dataset: str) -> str | None:
     return PAPER_NAMES.get(re.sub(r"[\s\-]+", "_", dataset.strip().lower()))
 
 
-def compare_with_paper(means: pd.DataFrame, method: str = PAPER_METHOD) -> pd.DataFrame:
+def compare_with_paper(means: pd.DataFrame, method: str = PAPER_METHOD, aupro: dict[str, str] | None = None) -> pd.DataFrame:
     """A run's dataset means beside the paper's numbers.
 
-    means: `runs.dataset_means` (run, dataset, metric columns). Returns one row per (run, dataset, metric)
-    that Table 1 reports: run, dataset, paper_dataset, metric, ours, paper, difference (ours - paper,
-    percentage points). Datasets the paper did not test are left out.
+    means: `runs.dataset_means` (run, dataset, metric columns). aupro: run -> the AUPRO definition its config
+    used ("mvtec" when not given). Returns one row per (run, dataset, metric) that Table 1 reports: run,
+    dataset, paper_dataset, metric, ours, paper, difference (ours - paper, percentage points), and on the
+    pixel_aupro rows ``definitions`` ("ours mvtec, paper reference"): the two AUPROs differ by a few tenths of a
+    point on the same maps, so an AUPRO difference is only like for like when both say "reference".
+    Datasets the paper did not test are left out.
     """
+    aupro = aupro or {}
     paper = paper_table()
     paper = paper[paper["method"] == method].set_index(["dataset", "column"])["value"]
     rows = []
@@ -53,6 +60,7 @@ def compare_with_paper(means: pd.DataFrame, method: str = PAPER_METHOD) -> pd.Da
         for column in COLUMN.values():
             if (name, column) in paper.index and pd.notna(record.get(column)):
                 ours, theirs = float(record[column]), float(paper[(name, column)])
+                definitions = f"ours {aupro.get(record['run'], 'mvtec')}, paper {PAPER_AUPRO}" if column == "pixel_aupro" else ""
                 rows.append({"run": record["run"], "dataset": record["dataset"], "paper_dataset": name, "metric": column,
-                             "ours": ours, "paper": theirs, "difference": ours - theirs})
-    return pd.DataFrame(rows, columns=["run", "dataset", "paper_dataset", "metric", "ours", "paper", "difference"])
+                             "ours": ours, "paper": theirs, "difference": ours - theirs, "definitions": definitions})
+    return pd.DataFrame(rows, columns=["run", "dataset", "paper_dataset", "metric", "ours", "paper", "difference", "definitions"])

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from datamodules.atomic_files import write_text_atomic
+
 RESULTS_KEY = "test/results_table"  # where WandbResults logs the results table
 CONFIG_KEY = "cli_config"  # and the resolved config
 
@@ -41,8 +43,8 @@ def wandb_results_folders(source: str, out: str | Path, api=None) -> list[Path]:
             table_json = json.loads(Path(downloaded.name).read_text())
         folder = Path(out) / f"wandb_{run.id}"
         folder.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(table_json["data"], columns=table_json["columns"]).to_csv(folder / "test_results.csv", index=False)
-        (folder / "config.yaml").write_text(yaml.safe_dump(dict(run.config.get(CONFIG_KEY) or {})))
+        write_text_atomic(folder / "test_results.csv", pd.DataFrame(table_json["data"], columns=table_json["columns"]).to_csv(index=False))
+        write_text_atomic(folder / "config.yaml", yaml.safe_dump(dict(run.config.get(CONFIG_KEY) or {})))
         folders.append(folder)
     if not folders:
         raise ValueError(f"no run of {source} logged a results table ('{RESULTS_KEY}'); log test runs with WandbResults.")
