@@ -27,6 +27,10 @@ class TextConfig:
     num_heads: int
     mlp_dim: int
     vocab_size: int
+    # Fixed in the official release; a Hugging Face config.json states them (see hf_config.py).
+    layer_norm_eps: float = 1e-5
+    pooling_epsilon: float = 1e-8
+    scale_sqrt_depth: bool = True
 
 
 def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
@@ -108,12 +112,12 @@ class MaskedMlp(nn.Module):
 
 
 class ResidualAttentionBlock(nn.Module):
-    def __init__(self, width: int, num_heads: int, mlp_dim: int):
+    def __init__(self, width: int, num_heads: int, mlp_dim: int, layer_norm_eps: float = 1e-5):
         super().__init__()
         self.attn = MaskedSelfAttention(width, num_heads)
-        self.ln_1 = nn.LayerNorm(width)
+        self.ln_1 = nn.LayerNorm(width, eps=layer_norm_eps)
         self.mlp = MaskedMlp(width, mlp_dim)
-        self.ln_2 = nn.LayerNorm(width)
+        self.ln_2 = nn.LayerNorm(width, eps=layer_norm_eps)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), keep)
@@ -125,7 +129,8 @@ class Transformer(nn.Module):
         super().__init__()
         self.width = config.width
         self.resblocks = nn.ModuleList(
-            ResidualAttentionBlock(config.width, config.num_heads, config.mlp_dim) for _ in range(config.num_layers)
+            ResidualAttentionBlock(config.width, config.num_heads, config.mlp_dim, config.layer_norm_eps)
+            for _ in range(config.num_layers)
         )
 
     def forward(
@@ -156,7 +161,7 @@ class TipsTextTower(nn.Module):
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.width)
         self.transformer = Transformer(config)
-        self.ln_final = nn.LayerNorm(config.width)
+        self.ln_final = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
         self._positions: dict[tuple, torch.Tensor] = {}
 
     @property
@@ -165,7 +170,7 @@ class TipsTextTower(nn.Module):
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: long [B, L] -> token embeddings scaled by sqrt(width), [B, L, D]."""
-        return self.token_embedding(ids) * (self.config.width**0.5)
+        return self.token_embedding(ids) * (self.config.width**0.5 if self.config.scale_sqrt_depth else 1.0)
 
     def positions(self, length: int, like: torch.Tensor) -> torch.Tensor:
         key = (length, like.device, like.dtype)
@@ -184,7 +189,7 @@ class TipsTextTower(nn.Module):
         keep = paddings == 0
         x = self.ln_final(self.transformer(x, keep, deep_prompts))
         keep_f = keep.unsqueeze(-1).to(x.dtype)
-        return (x * keep_f).sum(dim=1) / (keep_f.sum(dim=1) + 1e-8)
+        return (x * keep_f).sum(dim=1) / (keep_f.sum(dim=1) + self.config.pooling_epsilon)
 
     def forward(
         self,
