@@ -63,6 +63,16 @@ def _shape(state: Mapping, key: str, path: str, tower: str) -> tuple[int, ...]:
     return tuple(state[key].shape)
 
 
+def _agree(path: str, tower: str, sizes: dict[str, tuple[int, int]]) -> None:
+    """Each (size in the weights, size config.json states) pair is equal, or one error naming both."""
+    for key, (held, stated) in sizes.items():
+        if held != stated:
+            raise TipsCheckpointError(
+                f"{path}: the {tower} tower's weights have {key} {held} but config.json's {tower}_config says {stated}; "
+                f"the config does not belong to these weights. Re-download the model folder"
+            )
+
+
 def vision_config_from_hf(vision: Mapping[str, torch.Tensor], settings: HfVisionSettings, path: str) -> VisionConfig:
     """Image tower sizes from the (official-key) tensors' shapes, the rest from config.json; the two must agree."""
     embed_dim = _shape(vision, "cls_token", path, "vision")[-1]
@@ -84,11 +94,13 @@ def vision_config_from_hf(vision: Mapping[str, torch.Tensor], settings: HfVision
     registers = _shape(vision, "register_tokens", path, "vision")[1]
     if registers != settings.num_register_tokens:
         raise TipsCheckpointError(f"{path}: {registers} register tokens in the weights, config.json says num_register_tokens {settings.num_register_tokens}")
+    depth = count_blocks(vision, r"blocks\.(\d+)\.")
+    _agree(path, "vision", {"hidden_size": (embed_dim, settings.hidden_size), "num_hidden_layers": (depth, settings.num_layers)})
     if embed_dim % settings.num_heads:
         raise TipsCheckpointError(f"{path}: width {embed_dim} is not divisible by config.json's vision num_attention_heads {settings.num_heads}")
     return VisionConfig(
         embed_dim=embed_dim,
-        depth=count_blocks(vision, r"blocks\.(\d+)\."),
+        depth=depth,
         num_heads=settings.num_heads,
         mlp_hidden=mlp_hidden,
         ffn_layer="swiglu" if swiglu else "mlp",
@@ -102,13 +114,19 @@ def vision_config_from_hf(vision: Mapping[str, torch.Tensor], settings: HfVision
 
 def text_config_from_hf(text: Mapping[str, torch.Tensor], settings: HfTextSettings, path: str) -> TextConfig:
     vocab_size, width = _shape(text, "token_embedding.weight", path, "text")
+    num_layers = count_blocks(text, r"transformer\.resblocks\.(\d+)\.")
+    mlp_dim = _shape(text, "transformer.resblocks.0.mlp.c_fc.weight", path, "text")[0]
+    _agree(path, "text", {
+        "hidden_size": (width, settings.hidden_size), "num_hidden_layers": (num_layers, settings.num_layers),
+        "intermediate_size": (mlp_dim, settings.intermediate_size),
+    })
     if width % settings.num_heads:
         raise TipsCheckpointError(f"{path}: text width {width} is not divisible by config.json's text num_attention_heads {settings.num_heads}")
     return TextConfig(
         width=width,
-        num_layers=count_blocks(text, r"transformer\.resblocks\.(\d+)\."),
+        num_layers=num_layers,
         num_heads=settings.num_heads,
-        mlp_dim=_shape(text, "transformer.resblocks.0.mlp.c_fc.weight", path, "text")[0],
+        mlp_dim=mlp_dim,
         vocab_size=vocab_size,
         layer_norm_eps=settings.layer_norm_eps,
         pooling_epsilon=settings.pooling_epsilon,

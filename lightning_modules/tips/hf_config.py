@@ -26,8 +26,10 @@ DEFAULT_TEMPERATURE = 0.005065968260169029
 
 @dataclass(frozen=True)
 class HfVisionSettings:
-    """What `config.json` says of the image tower that the weights' shapes cannot."""
+    """What `config.json` says of the image tower; sizes the weights also show are checked against them."""
 
+    hidden_size: int
+    num_layers: int
     num_heads: int
     patch_size: int
     image_size: int
@@ -39,6 +41,9 @@ class HfVisionSettings:
 
 @dataclass(frozen=True)
 class HfTextSettings:
+    hidden_size: int
+    num_layers: int
+    intermediate_size: int
     num_heads: int
     max_length: int
     layer_norm_eps: float
@@ -121,7 +126,10 @@ def read_hf_folder(folder: str | Path) -> HfTipsFolder:
     for name, section, expected in acts:
         if section.get("hidden_act", expected) != expected:
             raise TipsCheckpointError(f"{where}: {name}.hidden_act is {section.get('hidden_act')!r}, TIPS uses {expected!r}; this config is not a TIPS model")
+    # defaults as transformers' Tipsv2 configs have them
     vision_settings = HfVisionSettings(
+        hidden_size=_get(vision, "hidden_size", int, where, 768),
+        num_layers=_get(vision, "num_hidden_layers", int, where, 12),
         num_heads=_get(vision, "num_attention_heads", int, where, 12),
         patch_size=_square(vision.get("patch_size", 14), "patch_size", where),
         image_size=_square(vision.get("image_size", 448), "image_size", where),
@@ -133,6 +141,9 @@ def read_hf_folder(folder: str | Path) -> HfTipsFolder:
     if vision_settings.num_register_tokens < 1:
         raise TipsCheckpointError(f"{where}: num_register_tokens is {vision_settings.num_register_tokens}; TIPS's second global token is the first register token, so at least 1 is needed")
     text_settings = HfTextSettings(
+        hidden_size=_get(text, "hidden_size", int, where, 768),
+        num_layers=_get(text, "num_hidden_layers", int, where, 12),
+        intermediate_size=_get(text, "intermediate_size", int, where, 3072),
         num_heads=_get(text, "num_attention_heads", int, where, 12),
         max_length=_get(text, "max_position_embeddings", int, where, 64),
         layer_norm_eps=float(_get(text, "layer_norm_eps", (int, float), where, 1e-5)),
