@@ -44,6 +44,19 @@ def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
     return F.pad(signal, (0, width % 2))
 
 
+def kept_length_of(paddings: torch.Tensor) -> int:
+    """1 + the last non-padding position of any sentence in the batch (at least 1): where padding may be cut.
+
+    paddings: [B, L], 1 at padding. A host sync when the tensor lives on a GPU.
+    """
+    positions = torch.arange(1, paddings.shape[1] + 1, device=paddings.device)
+    return max(int(((paddings == 0) * positions).max()), 1) if paddings.numel() else 1
+
+
+# token tensors whose cut length a text tower remembers (each fixed-prompt ensemble and learned-prompt batch is one)
+MAX_REMEMBERED_LENGTHS = 64
+
+
 def insert_prompt_embeddings(
     tokens: torch.Tensor, paddings: torch.Tensor, prompts: torch.Tensor, method: str
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,6 +176,7 @@ class TipsTextTower(nn.Module):
         self.transformer = Transformer(config)
         self.ln_final = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
         self._positions: dict[tuple, torch.Tensor] = {}
+        self._lengths: dict[tuple, tuple[torch.Tensor, int]] = {}  # see _remembered_length
 
     @property
     def width(self) -> int:
@@ -179,12 +193,21 @@ class TipsTextTower(nn.Module):
         return self._positions[key]
 
     def encode_embeddings(
-        self, embeddings: torch.Tensor, paddings: torch.Tensor, deep_prompts: Sequence[torch.Tensor] | None = None
+        self,
+        embeddings: torch.Tensor,
+        paddings: torch.Tensor,
+        deep_prompts: Sequence[torch.Tensor] | None = None,
+        kept_length: int | None = None,
     ) -> torch.Tensor:
         """embeddings: [B, L, D] (scaled tokens, possibly with prompts); paddings: [B, L], 1 at padding.
 
-        Adds positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens.
+        Cuts the batch to its longest sentence (`kept_length(paddings)`, or the caller's own count of it), adds
+        positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens. The cut is
+        exact: positions are absolute and padding is masked out of attention, MLP and pooling, so every feature
+        equals the full-length computation (to float rounding, ~1e-7); it only skips the padding's work.
         """
+        length = kept_length_of(paddings) if kept_length is None else kept_length
+        embeddings, paddings = embeddings[:, :length], paddings[:, :length]
         x = embeddings + self.positions(embeddings.shape[1], embeddings)
         keep = paddings == 0
         x = self.ln_final(self.transformer(x, keep, deep_prompts))
@@ -198,13 +221,39 @@ class TipsTextTower(nn.Module):
         prompts: torch.Tensor | None = None,
         prompt_method: str = "concat",
         deep_prompts: Sequence[torch.Tensor] | None = None,
+        kept_length: int | None = None,
     ) -> torch.Tensor:
-        """ids, paddings: [B, L]; optional prompts [P, D] or [B, P, D] (see `insert_prompt_embeddings`)."""
+        """ids, paddings: [B, L]; optional prompts [P, D] or [B, P, D] (see `insert_prompt_embeddings`).
+
+        The batch is cut to its longest sentence after the prompts are placed (see `encode_embeddings`);
+        kept_length: that length when the caller has counted it on the host (`kept_length_of`).
+        """
         x = self.embed_tokens(ids)
+        placed = paddings
         if prompts is not None:
-            x, paddings = insert_prompt_embeddings(x, paddings, prompts, prompt_method)
-        return self.encode_embeddings(x, paddings, deep_prompts)
+            x, placed = insert_prompt_embeddings(x, paddings, prompts, prompt_method)
+        cut = kept_length if kept_length is not None else self._remembered_length(
+            paddings, placed, None if prompts is None else (prompt_method, prompts.shape[-2])
+        )
+        return self.encode_embeddings(x, placed, deep_prompts, kept_length=cut)
+
+    def _remembered_length(self, paddings: torch.Tensor, placed: torch.Tensor, prompt_key: tuple | None) -> int:
+        """The cut length of `placed`, remembered per input `paddings` tensor.
+
+        Reading a length from a GPU tensor waits for the device; learned prompts encode the same token tensor at
+        every training step, so the wait happens once. The entry holds the tensor itself: its id cannot be reused
+        by another tensor while remembered, and its version counter tells an in-place change.
+        """
+        key = (id(paddings), paddings._version, prompt_key)
+        entry = self._lengths.get(key)
+        if entry is None or entry[0] is not paddings:
+            entry = (paddings, kept_length_of(placed))
+            if len(self._lengths) >= MAX_REMEMBERED_LENGTHS:
+                self._lengths.pop(next(iter(self._lengths)))
+            self._lengths[key] = entry
+        return entry[1]
 
     def _apply(self, fn, recurse=True):
         self._positions.clear()
+        self._lengths.clear()
         return super()._apply(fn, recurse)

@@ -22,7 +22,7 @@ from lightning_modules.hub import looks_like_hub_id, resolve_hub_snapshot
 from .checkpoint_files import TipsFiles, check_keys, check_naming, read_npz, resolve_files
 from .errors import TipsCheckpointError
 from .presets import check_head_count
-from .text_tower import TipsTextTower
+from .text_tower import TipsTextTower, kept_length_of
 from .tokenizer import TipsTokenizer
 from .vision_tower import TipsVisionTower
 
@@ -123,7 +123,8 @@ class TipsModel(nn.Module):
             )
         ids, paddings = self.tokenizer(sentences)
         device = self.text.token_embedding.weight.device
-        return self.text(ids.to(device), paddings.to(device))
+        length = kept_length_of(paddings)  # counted on the host, before the move: no device sync
+        return self.text(ids[:, :length].to(device), paddings[:, :length].to(device), kept_length=length)
 
 
 # TIPS reads pixels in [0, 1]. A resize's overshoot of a few thousandths is harmless; 0-255 values or
