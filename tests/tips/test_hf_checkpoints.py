@@ -158,3 +158,27 @@ def test_official_identity_keeps_its_name(tmp_path):
     identity = model.identity()
     assert identity["label"] == "tips-v2-b14" and "tips_v2_oss_b14_vision.npz" in identity["source"]
     assert len(identity["fingerprint"]) == 16
+
+
+def test_tipsomaly_fits_and_tests_on_a_hugging_face_folder(tmp_path):
+    import lightning as L
+
+    from datamodules import AnomalyDataModule, make_synthetic_dataset
+    from lightning_modules import Tipsomaly
+
+    sets = [
+        [{"name": name, "format": "mvtec", "root": str(make_synthetic_dataset(tmp_path / name, n_normal=3, n_anomalous=3, seed=seed))}]
+        for seed, name in enumerate(["train", "test"])
+    ]
+    data = AnomalyDataModule(train_sets=sets[0], test_sets=sets[1], image_size=56, batch_size=4, num_workers=0)
+    trainer = dict(max_epochs=1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)  # fmt: skip
+    torch.manual_seed(0)
+    module = Tipsomaly(backbone={"checkpoint_dir": str(HF_FOLDER)}, image_size=56, lr=1e-2)
+    assert module.model.tips.identity()["label"] == "hf"
+    before = module.model.prompts.normal.detach().clone()
+    L.Trainer(**trainer).fit(module, datamodule=data)
+    assert not torch.equal(before, module.model.prompts.normal)
+    L.Trainer(**trainer).test(module, datamodule=data)
+    table = module.test_results
+    assert len(table) >= 1 and table["image_auroc"].between(0, 100).all()

@@ -145,3 +145,20 @@ def test_the_cut_length_is_counted_once_per_token_tensor(tiny_tips, monkeypatch)
         paddings[0, 1:] = 1  # an in-place change is seen through the version counter
         changed = model.text(ids, paddings, prompts=prompts, prompt_method="concat")
     assert len(counted) == 3 and not torch.allclose(first[0], changed[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_learned_prompt_steps_after_the_first_do_not_wait_for_the_gpu():
+    from lightning_modules.tips import load_tips
+    from tests.conftest import tiny_files
+
+    model = load_tips(**tiny_files("swiglu"), device="cuda")
+    ids, paddings = (t.cuda() for t in model.tokenizer(SENTENCES))
+    prompts = torch.randn(4, model.text_width, device="cuda", requires_grad=True)
+    model.text(ids, paddings, prompts=prompts, prompt_method="concat").sum().backward()  # counts the length once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        model.text(ids, paddings, prompts=prompts, prompt_method="concat").sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
