@@ -64,6 +64,12 @@ def check_naming(
     if name is not None:
         if not isinstance(name, str):
             raise TipsCheckpointError(f"name={name!r}: expected an official checkpoint name such as 'tips-v2-l14'")
+        official = name in OFFICIAL_CHECKPOINTS or name in OFFICIAL_CHECKPOINTS.values()
+        if not official and Path(name).expanduser().is_dir():
+            raise TipsCheckpointError(
+                f"name={name!r} is a folder; give a Hugging Face folder as checkpoint_dir={name!r} (without name), "
+                f"and name only an official checkpoint ('tips-v2-l14') or a hub id ('google/tipsv2-l14')"
+            )
         try:
             official_stem(name)
         except ValueError as error:

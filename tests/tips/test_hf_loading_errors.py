@@ -153,3 +153,8 @@ def test_a_swiglu_folder_with_a_mismatched_mlp_setting(tmp_path):
     folder = write_hf_folder(tmp_path / "swiglu", use_swiglu_ffn=False)
     with pytest.raises(TipsCheckpointError, match=r"the weights hold a SwiGLU FFN but config\.json says use_swiglu_ffn=False"):
         load_tips(checkpoint_dir=folder)
+
+
+def test_a_folder_given_as_name_names_checkpoint_dir():
+    with pytest.raises(TipsCheckpointError, match=r"name='.*hf' is a folder; give a Hugging Face folder as checkpoint_dir="):
+        TipsSpec(name=str(HF_FOLDER))
