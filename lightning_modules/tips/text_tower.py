@@ -6,6 +6,9 @@ Attention is fused (`scaled_dot_product_attention`) with a key-padding mask.
 Learnable prompts enter through `insert_prompt_embeddings`: vectors placed before (`concat`),
 added to (`sumate`) or instead of (`entire_learnable`) the scaled token embeddings, and deep
 prompts prepended to the inputs of chosen layers.
+
+Every batch runs at the length of its longest sentence after the prompts are placed, not the tokenizer's
+64: padding never changes a feature (see `TipsTextTower.encode_embeddings`), so its work is skipped.
 """
 
 from __future__ import annotations
@@ -201,7 +204,7 @@ class TipsTextTower(nn.Module):
     ) -> torch.Tensor:
         """embeddings: [B, L, D] (scaled tokens, possibly with prompts); paddings: [B, L], 1 at padding.
 
-        Cuts the batch to its longest sentence (`kept_length(paddings)`, or the caller's own count of it), adds
+        Cuts the batch to its longest sentence (`kept_length_of(paddings)`, or the caller's own count of it), adds
         positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens. The cut is
         exact: positions are absolute and padding is masked out of attention, MLP and pooling, so every feature
         equals the full-length computation (to float rounding, ~1e-7); it only skips the padding's work.
