@@ -63,13 +63,10 @@ class HfTipsFolder:
     config_temperature: float
 
 
-def is_hf_folder(folder: str | Path) -> bool:
-    return (Path(folder).expanduser() / CONFIG_FILE).is_file()
-
-
 def _get(section: dict, key: str, kinds: type | tuple, where: str, default=None):
     value = section.get(key, default)
-    if value is None or isinstance(value, bool) and kinds is not bool or not isinstance(value, kinds):
+    a_bool_for_a_number = isinstance(value, bool) and kinds is not bool  # JSON true is no head count
+    if value is None or a_bool_for_a_number or not isinstance(value, kinds):
         raise TipsCheckpointError(f"{where}: '{key}' is {value!r}, expected {getattr(kinds, '__name__', kinds)}; is this a transformers Tipsv2 config.json?")
     return value
 

@@ -75,6 +75,7 @@ def test_a_config_that_disagrees_with_the_ffn_kind(folder):
         ("vision_config", {"num_register_tokens": 4}, r"1 register tokens in the weights, config\.json says num_register_tokens 4"),
         ("vision_config", {"patch_size": 16}, r"patch embedding is 14x14 but config\.json says patch_size 16"),
         ("text_config", {"hidden_act": "gelu"}, r"text_config\.hidden_act is 'gelu', TIPS uses 'relu'"),
+        ("text_config", {"num_attention_heads": "4"}, r"config\.json: 'num_attention_heads' is '4', expected int"),
     ],
 )
 def test_a_config_that_does_not_belong_to_the_weights(folder, section, values, message):
