@@ -17,9 +17,12 @@ from .tokenizer import TipsTokenizer
 from .vision_tower import TipsVisionTower
 
 
-def _snapshot_revision(folder: Path) -> str | None:
-    """The commit of a hub cache snapshot (`.../snapshots/<commit>`), None for any other folder."""
-    return folder.name if folder.parent.name == "snapshots" else None
+def _snapshot(folder: Path) -> tuple[str | None, str | None]:
+    """(hub id, commit) of a hub cache snapshot (`models--<owner>--<name>/snapshots/<commit>`), else (None, None)."""
+    repo = folder.resolve().parent.parent.name
+    if folder.resolve().parent.name != "snapshots" or not repo.startswith("models--") or repo.count("--") != 2:
+        return None, None
+    return repo.removeprefix("models--").replace("--", "/"), folder.resolve().name
 
 
 def load_hf_tips(
@@ -58,8 +61,9 @@ def load_hf_tips(
     with torch.device("meta"):
         text = TipsTextTower(text_config)
     load_tower_state(text, text_state, hf.weights)
+    cached_id, revision = _snapshot(hf.folder)
     files = TipsFiles(
         hf.weights, hf.weights, hf.tokenizer, config=hf.config, hub_id=hub_id,
-        revision=_snapshot_revision(hf.folder), label=hub_id or hf.folder.name,
+        revision=revision, label=hub_id or cached_id or hf.folder.name,
     )
     return TipsModel(vision, text, tokenizer, temperature_value, temperature_key, files)

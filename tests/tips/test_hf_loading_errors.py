@@ -148,6 +148,10 @@ def test_a_hub_id_in_the_cache_loads_offline_with_its_revision(tmp_path):
     identity = json.loads(identity)
     assert identity["source"] == identity["label"] == "google/tipsv2-tiny"
     assert identity["revision"] == "0123abcd" and width == "64"
+    # the same snapshot given as a folder keeps its hub id as the label and its commit as the revision
+    folder_identity = load_tips(checkpoint_dir=repo / "snapshots" / "0123abcd").identity()
+    assert folder_identity["label"] == "google/tipsv2-tiny" and folder_identity["revision"] == "0123abcd"
+    assert folder_identity["fingerprint"] == identity["fingerprint"]
 
 
 def test_a_swiglu_folder_with_a_mismatched_mlp_setting(tmp_path):
