@@ -245,8 +245,11 @@ class TipsTextTower(nn.Module):
 
         Reading a length from a GPU tensor waits for the device; learned prompts encode the same token tensor at
         every training step, so the wait happens once. The entry holds the tensor itself: its id cannot be reused
-        by another tensor while remembered, and its version counter tells an in-place change.
+        by another tensor while remembered, and its version counter tells an in-place change. Tensors made under
+        `torch.inference_mode` have no version counter: their length is counted every time.
         """
+        if paddings.is_inference():
+            return kept_length_of(placed)
         key = (id(paddings), paddings._version, prompt_key)
         entry = self._lengths.get(key)
         if entry is None or entry[0] is not paddings:

@@ -147,6 +147,18 @@ def test_the_cut_length_is_counted_once_per_token_tensor(tiny_tips, monkeypatch)
     assert len(counted) == 3 and not torch.allclose(first[0], changed[0])
 
 
+def test_token_tensors_made_in_inference_mode_are_cut_too(tiny_tips):
+    model = tiny_tips("mlp")
+    with torch.inference_mode():
+        ids, paddings = model.tokenizer(SENTENCES)  # inference tensors: no version counter to remember by
+        seen, handle = _lengths_seen(model)
+        cut = model.text(ids, paddings, prompts=torch.zeros(3, model.text_width), prompt_method="concat")
+        full = model.text(ids, paddings, prompts=torch.zeros(3, model.text_width), prompt_method="concat", kept_length=64)
+        handle.remove()
+    assert seen == [3 + int((paddings == 0).sum(1).max()), 64]
+    torch.testing.assert_close(cut, full, rtol=0, atol=EXACT)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_learned_prompt_steps_after_the_first_do_not_wait_for_the_gpu():
     from lightning_modules.tips import load_tips
