@@ -20,7 +20,12 @@ from .vision_tower import PATCH_SIZE, VisionConfig
 TEMPERATURE_KEYS = ("temperature", "temperature_contrastive")
 
 
-def _count_blocks(keys, pattern: str) -> int:
+def as_tensor(value) -> torch.Tensor:
+    """A numpy array (official .npz) or a tensor (safetensors) as a tensor, without a copy."""
+    return value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
+
+
+def count_blocks(keys, pattern: str) -> int:
     indices = {int(m.group(1)) for k in keys if (m := re.match(pattern, k))}
     return max(indices) + 1 if indices else 0
 
@@ -54,7 +59,7 @@ def _resolve_heads(width: int, num_heads: int | None, presets: dict, field: str,
 def vision_config_from_arrays(arrays: Mapping[str, np.ndarray], path: str, num_heads: int | None = None) -> VisionConfig:
     """Tower sizes read from the official vision file's shapes; heads from the presets unless given."""
     embed_dim = int(arrays["cls_token"].shape[-1])
-    depth = _count_blocks(arrays, r"blocks\.(\d+)\.")
+    depth = count_blocks(arrays, r"blocks\.(\d+)\.")
     if "blocks.0.mlp.w12.weight" in arrays:
         ffn_layer, mlp_hidden = "swiglu", int(arrays["blocks.0.mlp.w12.weight"].shape[0]) // 2
     else:
@@ -80,11 +85,11 @@ def convert_vision_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, torch.T
     """
     out: dict[str, torch.Tensor] = {}
     for key, value in arrays.items():
-        tensor = torch.from_numpy(np.asarray(value))
+        tensor = as_tensor(value)
         if key == "mask_token":
             continue
         if key == "cls_token":
-            out["cls_token"] = tensor + torch.from_numpy(np.asarray(arrays["pos_embed"]))[:, :1]
+            out["cls_token"] = tensor + as_tensor(arrays["pos_embed"])[:, :1]
         elif key == "pos_embed":
             out["pos_embed"] = tensor[:, 1:]
         elif key == "register_tokens":
@@ -97,7 +102,7 @@ def convert_vision_arrays(arrays: Mapping[str, np.ndarray]) -> dict[str, torch.T
 def text_config_from_arrays(arrays: Mapping[str, np.ndarray], path: str, num_heads: int | None = None) -> TextConfig:
     """Text tower sizes read from the official text file's shapes; heads from the presets unless given."""
     vocab_size, width = (int(s) for s in arrays["token_embedding.weight"].shape)
-    num_layers = _count_blocks(arrays, r"transformer\.resblocks\.(\d+)\.")
+    num_layers = count_blocks(arrays, r"transformer\.resblocks\.(\d+)\.")
     mlp_dim = int(arrays["transformer.resblocks.0.mlp.c_fc.weight"].shape[0])
     heads = _resolve_heads(width, num_heads, TEXT_PRESETS, "width", path, "text_num_heads")
     return TextConfig(width=width, num_layers=num_layers, num_heads=heads, mlp_dim=mlp_dim, vocab_size=vocab_size)

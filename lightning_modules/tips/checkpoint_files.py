@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_modules.hub import looks_like_hub_id
+
 from .errors import TipsCheckpointError
 from .presets import OFFICIAL_CHECKPOINTS, TOKENIZER_FILE, official_stem
 
@@ -19,9 +21,19 @@ TEXT_MARKER = "token_embedding.weight"
 
 @dataclass(frozen=True)
 class TipsFiles:
+    """The files a TIPS model was read from. A Hugging Face folder holds both towers in one file (vision == text)."""
+
     vision: Path
     text: Path
     tokenizer: Path
+    config: Path | None = None  # a Hugging Face folder's config.json
+    hub_id: str | None = None  # the hub id the folder was resolved from
+    revision: str | None = None  # the hub snapshot's commit
+    label: str | None = None  # the name it was asked for: official short name, hub id or folder name
+
+    @property
+    def paths(self) -> list[Path]:
+        return list(dict.fromkeys(p for p in (self.vision, self.text, self.tokenizer, self.config) if p is not None))
 
 
 def check_naming(
@@ -41,9 +53,23 @@ def check_naming(
         if value is not None and (not isinstance(value, (str, PathLike)) or not str(value)):
             raise TipsCheckpointError(f"{argument}={value!r}: expected a file or folder path (a non-empty string)")
     given = [argument for argument, value in paths.items() if value is not None]
+    if isinstance(name, str) and looks_like_hub_id(name):
+        if given or checkpoint_dir is not None:
+            extra = ", ".join(given + ["checkpoint_dir"] * (checkpoint_dir is not None))
+            raise TipsCheckpointError(
+                f"name={name!r} is a Hugging Face hub id, read from the local hub cache, and {extra} were also given. "
+                f"Fix: drop {extra}, or give checkpoint_dir=FOLDER alone for a downloaded Hugging Face folder"
+            )
+        return
     if name is not None:
         if not isinstance(name, str):
             raise TipsCheckpointError(f"name={name!r}: expected an official checkpoint name such as 'tips-v2-l14'")
+        official = name in OFFICIAL_CHECKPOINTS or name in OFFICIAL_CHECKPOINTS.values()
+        if not official and Path(name).expanduser().is_dir():
+            raise TipsCheckpointError(
+                f"name={name!r} is a folder; give a Hugging Face folder as checkpoint_dir={name!r} (without name), "
+                f"and name only an official checkpoint ('tips-v2-l14') or a hub id ('google/tipsv2-l14')"
+            )
         try:
             official_stem(name)
         except ValueError as error:
@@ -57,15 +83,19 @@ def check_naming(
             raise TipsCheckpointError(f"name={name!r} needs checkpoint_dir, the folder holding the official TIPS downloads")
         return
     if checkpoint_dir is not None:
-        raise TipsCheckpointError(
-            f"checkpoint_dir={str(checkpoint_dir)!r} was given without name; it is only read for an official name. "
-            f"Fix: add name (one of {', '.join(OFFICIAL_CHECKPOINTS)}), or drop checkpoint_dir"
-        )
+        if given:
+            raise TipsCheckpointError(
+                f"checkpoint_dir={str(checkpoint_dir)!r} (without name: a Hugging Face folder) and {', '.join(given)} were both "
+                f"given; they are two exclusive ways to choose a checkpoint. Fix: drop {', '.join(given)}, or drop checkpoint_dir "
+                f"(with name, one of {', '.join(OFFICIAL_CHECKPOINTS)}, checkpoint_dir is the folder of the official .npz files)"
+            )
+        return  # a Hugging Face folder: config.json, model.safetensors, tokenizer.model (checked when loaded)
     if len(given) < 3:
         missing = [argument for argument in paths if argument not in given]
         raise TipsCheckpointError(
             f"give either name + checkpoint_dir, or all of vision_checkpoint, text_checkpoint and tokenizer "
-            f"(missing {', '.join(missing)})"
+            f"(missing {', '.join(missing)}) for official .npz files; or checkpoint_dir alone for a Hugging Face "
+            f"folder, or name as a hub id ('google/tipsv2-b14')"
         )
 
 
@@ -80,7 +110,8 @@ def resolve_files(
     check_naming(vision_checkpoint, text_checkpoint, tokenizer, name, checkpoint_dir)
     if name is not None:
         return official_files(name, checkpoint_dir)
-    return TipsFiles(*(Path(value).expanduser() for value in (vision_checkpoint, text_checkpoint, tokenizer)))
+    vision, text, tokenizer = (Path(value).expanduser() for value in (vision_checkpoint, text_checkpoint, tokenizer))
+    return TipsFiles(vision, text, tokenizer, label=vision.name.removesuffix(".npz").removesuffix("_vision"))
 
 
 def official_files(name: str, checkpoint_dir: str | Path) -> TipsFiles:
@@ -90,7 +121,7 @@ def official_files(name: str, checkpoint_dir: str | Path) -> TipsFiles:
     """
     stem = official_stem(name)
     folder = Path(checkpoint_dir).expanduser()
-    files = TipsFiles(folder / f"{stem}_vision.npz", folder / f"{stem}_text.npz", folder / TOKENIZER_FILE)
+    files = TipsFiles(folder / f"{stem}_vision.npz", folder / f"{stem}_text.npz", folder / TOKENIZER_FILE, label=name)
     missing = [str(p) for p in (files.vision, files.text, files.tokenizer) if not p.is_file()]
     if missing:
         raise TipsCheckpointError(

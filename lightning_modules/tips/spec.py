@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -13,9 +14,11 @@ from .tips_model import TipsModel, load_tips
 
 @dataclass
 class TipsSpec:
-    """Either `name` + `checkpoint_dir` (an official checkpoint, e.g. `tips-v2-l14`), or all three explicit paths.
+    """One of: `name` + `checkpoint_dir` (an official `.npz` checkpoint, e.g. `tips-v2-l14`); the three explicit
+    `.npz` paths; `checkpoint_dir` alone (a Hugging Face folder); `name` as a hub id (`google/tipsv2-l14`, with
+    an optional `revision`), read from the local Hugging Face cache.
 
-    The two ways are exclusive, and head counts must be positive integers; both are checked when the spec is
+    The ways are exclusive, and head counts must be positive integers; both are checked when the spec is
     made. The files themselves are checked by `load` (see `load_tips`).
     """
 
@@ -26,6 +29,7 @@ class TipsSpec:
     text_num_heads: int | None = None
     name: str | None = None
     checkpoint_dir: str | None = None
+    revision: str | None = None
 
     def __post_init__(self) -> None:
         # Checked when the spec is made (a config is parsed), not when the model loads after data set-up.
@@ -44,6 +48,7 @@ class TipsSpec:
             checkpoint_dir=self.checkpoint_dir,
             dtype=dtype,
             device=device,
+            revision=self.revision,
         )
 
     @property
@@ -51,4 +56,6 @@ class TipsSpec:
         """A short, stable name for caches and logs."""
         if self.name:
             return self.name
+        if self.vision_checkpoint is None and self.checkpoint_dir is not None:  # a Hugging Face folder
+            return Path(self.checkpoint_dir).expanduser().name
         return str(self.vision_checkpoint).rsplit("/", 1)[-1].removesuffix("_vision.npz")

@@ -6,6 +6,9 @@ Attention is fused (`scaled_dot_product_attention`) with a key-padding mask.
 Learnable prompts enter through `insert_prompt_embeddings`: vectors placed before (`concat`),
 added to (`sumate`) or instead of (`entire_learnable`) the scaled token embeddings, and deep
 prompts prepended to the inputs of chosen layers.
+
+Every batch runs at the length of its longest sentence after the prompts are placed, not the tokenizer's
+64: padding never changes a feature (see `TipsTextTower.encode_embeddings`), so its work is skipped.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ class TextConfig:
     num_heads: int
     mlp_dim: int
     vocab_size: int
+    # Fixed in the official release; a Hugging Face config.json states them (see hf_config.py).
+    layer_norm_eps: float = 1e-5
+    pooling_epsilon: float = 1e-8
+    scale_sqrt_depth: bool = True
 
 
 def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
@@ -38,6 +45,19 @@ def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
     scaled_time = torch.arange(length, dtype=torch.float32)[None, :, None] * inv_timescales[None, None, :]
     signal = torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=2)
     return F.pad(signal, (0, width % 2))
+
+
+def kept_length_of(paddings: torch.Tensor) -> int:
+    """1 + the last non-padding position of any sentence in the batch (at least 1): where padding may be cut.
+
+    paddings: [B, L], 1 at padding. A host sync when the tensor lives on a GPU.
+    """
+    positions = torch.arange(1, paddings.shape[1] + 1, device=paddings.device)
+    return max(int(((paddings == 0) * positions).max()), 1) if paddings.numel() else 1
+
+
+# token tensors whose cut length a text tower remembers (each fixed-prompt ensemble and learned-prompt batch is one)
+MAX_REMEMBERED_LENGTHS = 64
 
 
 def insert_prompt_embeddings(
@@ -108,12 +128,12 @@ class MaskedMlp(nn.Module):
 
 
 class ResidualAttentionBlock(nn.Module):
-    def __init__(self, width: int, num_heads: int, mlp_dim: int):
+    def __init__(self, width: int, num_heads: int, mlp_dim: int, layer_norm_eps: float = 1e-5):
         super().__init__()
         self.attn = MaskedSelfAttention(width, num_heads)
-        self.ln_1 = nn.LayerNorm(width)
+        self.ln_1 = nn.LayerNorm(width, eps=layer_norm_eps)
         self.mlp = MaskedMlp(width, mlp_dim)
-        self.ln_2 = nn.LayerNorm(width)
+        self.ln_2 = nn.LayerNorm(width, eps=layer_norm_eps)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.ln_1(x), keep)
@@ -125,7 +145,8 @@ class Transformer(nn.Module):
         super().__init__()
         self.width = config.width
         self.resblocks = nn.ModuleList(
-            ResidualAttentionBlock(config.width, config.num_heads, config.mlp_dim) for _ in range(config.num_layers)
+            ResidualAttentionBlock(config.width, config.num_heads, config.mlp_dim, config.layer_norm_eps)
+            for _ in range(config.num_layers)
         )
 
     def forward(
@@ -156,8 +177,9 @@ class TipsTextTower(nn.Module):
         self.config = config
         self.token_embedding = nn.Embedding(config.vocab_size, config.width)
         self.transformer = Transformer(config)
-        self.ln_final = nn.LayerNorm(config.width)
+        self.ln_final = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
         self._positions: dict[tuple, torch.Tensor] = {}
+        self._lengths: dict[tuple, tuple[torch.Tensor, int]] = {}  # see _remembered_length
 
     @property
     def width(self) -> int:
@@ -165,7 +187,7 @@ class TipsTextTower(nn.Module):
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: long [B, L] -> token embeddings scaled by sqrt(width), [B, L, D]."""
-        return self.token_embedding(ids) * (self.config.width**0.5)
+        return self.token_embedding(ids) * (self.config.width**0.5 if self.config.scale_sqrt_depth else 1.0)
 
     def positions(self, length: int, like: torch.Tensor) -> torch.Tensor:
         key = (length, like.device, like.dtype)
@@ -174,17 +196,26 @@ class TipsTextTower(nn.Module):
         return self._positions[key]
 
     def encode_embeddings(
-        self, embeddings: torch.Tensor, paddings: torch.Tensor, deep_prompts: Sequence[torch.Tensor] | None = None
+        self,
+        embeddings: torch.Tensor,
+        paddings: torch.Tensor,
+        deep_prompts: Sequence[torch.Tensor] | None = None,
+        kept_length: int | None = None,
     ) -> torch.Tensor:
         """embeddings: [B, L, D] (scaled tokens, possibly with prompts); paddings: [B, L], 1 at padding.
 
-        Adds positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens.
+        Cuts the batch to its longest sentence (`kept_length_of(paddings)`, or the caller's own count of it), adds
+        positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens. The cut is
+        exact: positions are absolute and padding is masked out of attention, MLP and pooling, so every feature
+        equals the full-length computation (to float rounding, ~1e-7); it only skips the padding's work.
         """
+        length = kept_length_of(paddings) if kept_length is None else kept_length
+        embeddings, paddings = embeddings[:, :length], paddings[:, :length]
         x = embeddings + self.positions(embeddings.shape[1], embeddings)
         keep = paddings == 0
         x = self.ln_final(self.transformer(x, keep, deep_prompts))
         keep_f = keep.unsqueeze(-1).to(x.dtype)
-        return (x * keep_f).sum(dim=1) / (keep_f.sum(dim=1) + 1e-8)
+        return (x * keep_f).sum(dim=1) / (keep_f.sum(dim=1) + self.config.pooling_epsilon)
 
     def forward(
         self,
@@ -193,13 +224,42 @@ class TipsTextTower(nn.Module):
         prompts: torch.Tensor | None = None,
         prompt_method: str = "concat",
         deep_prompts: Sequence[torch.Tensor] | None = None,
+        kept_length: int | None = None,
     ) -> torch.Tensor:
-        """ids, paddings: [B, L]; optional prompts [P, D] or [B, P, D] (see `insert_prompt_embeddings`)."""
+        """ids, paddings: [B, L]; optional prompts [P, D] or [B, P, D] (see `insert_prompt_embeddings`).
+
+        The batch is cut to its longest sentence after the prompts are placed (see `encode_embeddings`);
+        kept_length: that length when the caller has counted it on the host (`kept_length_of`).
+        """
         x = self.embed_tokens(ids)
+        placed = paddings
         if prompts is not None:
-            x, paddings = insert_prompt_embeddings(x, paddings, prompts, prompt_method)
-        return self.encode_embeddings(x, paddings, deep_prompts)
+            x, placed = insert_prompt_embeddings(x, paddings, prompts, prompt_method)
+        cut = kept_length if kept_length is not None else self._remembered_length(
+            paddings, placed, None if prompts is None else (prompt_method, prompts.shape[-2])
+        )
+        return self.encode_embeddings(x, placed, deep_prompts, kept_length=cut)
+
+    def _remembered_length(self, paddings: torch.Tensor, placed: torch.Tensor, prompt_key: tuple | None) -> int:
+        """The cut length of `placed`, remembered per input `paddings` tensor.
+
+        Reading a length from a GPU tensor waits for the device; learned prompts encode the same token tensor at
+        every training step, so the wait happens once. The entry holds the tensor itself: its id cannot be reused
+        by another tensor while remembered, and its version counter tells an in-place change. Tensors made under
+        `torch.inference_mode` have no version counter: their length is counted every time.
+        """
+        if paddings.is_inference():
+            return kept_length_of(placed)
+        key = (id(paddings), paddings._version, prompt_key)
+        entry = self._lengths.get(key)
+        if entry is None or entry[0] is not paddings:
+            entry = (paddings, kept_length_of(placed))
+            if len(self._lengths) >= MAX_REMEMBERED_LENGTHS:
+                self._lengths.pop(next(iter(self._lengths)))
+            self._lengths[key] = entry
+        return entry[1]
 
     def _apply(self, fn, recurse=True):
         self._positions.clear()
+        self._lengths.clear()
         return super()._apply(fn, recurse)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,12 +17,14 @@ from .checkpoint_conversion import (
     text_config_from_arrays,
     vision_config_from_arrays,
 )
-from .checkpoint_files import TipsFiles, check_keys, read_npz, resolve_files
+from lightning_modules.hub import looks_like_hub_id, resolve_hub_snapshot
+
+from .checkpoint_files import TipsFiles, check_keys, check_naming, read_npz, resolve_files
 from .errors import TipsCheckpointError
 from .presets import check_head_count
-from .text_tower import TipsTextTower
+from .text_tower import TipsTextTower, kept_length_of
 from .tokenizer import TipsTokenizer
-from .vision_tower import PATCH_SIZE, TipsVisionTower
+from .vision_tower import TipsVisionTower
 
 
 class TipsModel(nn.Module):
@@ -57,8 +61,34 @@ class TipsModel(nn.Module):
     def embed_dim(self) -> int:
         return self.vision.config.embed_dim
 
+    @property
+    def patch_size(self) -> int:
+        """The image tower's patch side in pixels (14 for every TIPS release): image sizes must be multiples of it."""
+        return self.vision.config.patch_size
+
+    def identity(self) -> dict:
+        """Which weights these are, for provenance and caches: {kind, label, source, revision, fingerprint}.
+
+        source: the hub id, or the files; fingerprint: a hash of the files' names, sizes and modification times
+        (a few stat calls, no reading), so a replaced or re-downloaded file is another backbone.
+        """
+        files = self.files
+        if files is None:
+            return {"kind": "tips", "label": "in-memory", "source": None, "revision": None, "fingerprint": None}
+        stamps = []
+        for path in files.paths:
+            stat = os.stat(path)
+            stamps.append(f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns}")
+        return {
+            "kind": "tips",
+            "label": files.label or Path(files.vision).name,
+            "source": files.hub_id or ", ".join(str(Path(p).resolve()) for p in files.paths),
+            "revision": files.revision,
+            "fingerprint": hashlib.sha256("|".join(stamps).encode()).hexdigest()[:16],
+        }
+
     def encode_image(self, images: torch.Tensor, check_range: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """images: float [B, 3, H, W] in [0, 1], H and W multiples of 14.
+        """images: float [B, 3, H, W] in [0, 1], H and W multiples of the patch size (14).
 
         Returns (first, second, patches): [B, D], [B, D], [B, H*W/196, D], not L2-normalised.
         check_range: read the values' range first (a device sync); a training or test loop over our
@@ -73,10 +103,11 @@ class TipsModel(nn.Module):
                 f"images are {images.dtype}, expected float in [0, 1]; convert with images.float() / 255"
             )
         height, width = images.shape[-2:]
-        if height % PATCH_SIZE or width % PATCH_SIZE:
-            fit = lambda n: max(PATCH_SIZE, round(n / PATCH_SIZE) * PATCH_SIZE)  # noqa: E731
+        patch = self.patch_size
+        if height % patch or width % patch:
+            fit = lambda n: max(patch, round(n / patch) * patch)  # noqa: E731
             raise TipsCheckpointError(
-                f"image size {height}x{width} is not a multiple of the patch size 14; "
+                f"image size {height}x{width} is not a multiple of the patch size {patch}; "
                 f"resize to e.g. {fit(height)}x{fit(width)} (224, 448 and 518 are common)"
             )
         if check_range:
@@ -92,7 +123,8 @@ class TipsModel(nn.Module):
             )
         ids, paddings = self.tokenizer(sentences)
         device = self.text.token_embedding.weight.device
-        return self.text(ids.to(device), paddings.to(device))
+        length = kept_length_of(paddings)  # counted on the host, before the move: no device sync
+        return self.text(ids[:, :length].to(device), paddings[:, :length].to(device), kept_length=length)
 
 
 # TIPS reads pixels in [0, 1]. A resize's overshoot of a few thousandths is harmless; 0-255 values or
@@ -111,12 +143,13 @@ def _check_value_range(images: torch.Tensor) -> None:
         raise TipsCheckpointError(f"image values span [{low:.3g}, {high:.3g}], expected [0, 1]; {hint}")
 
 
-def _load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+def load_tower_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
     check_keys(path, set(module.state_dict().keys()), set(state.keys()))
     try:
         module.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as error:
-        raise TipsCheckpointError(f"{path}: weights do not fit the tower their shapes describe ({error}); re-download the official file") from None
+        error = " ".join(str(error).split())[:400]
+        raise TipsCheckpointError(f"{path}: weights do not fit the tower their shapes describe ({error}); re-download the file") from None
 
 
 # The dtypes the frozen towers can run in, by torch dtype and by the names a config file holds.
@@ -153,16 +186,34 @@ def load_tips(
     checkpoint_dir: str | Path | None = None,
     dtype: torch.dtype | str = torch.float32,
     device: str | torch.device = "cpu",
+    revision: str | None = None,
 ) -> TipsModel:
-    """Load a frozen TIPS model from explicit paths, or from an official name and download folder (not both).
+    """Load a frozen TIPS model, named one of four exclusive ways:
 
-    Tower sizes come from the tensor shapes; head counts from the official presets unless given (a given count
-    must agree with the preset of that width). Every file and size is checked before any tower is built: the
-    two towers must have the same width, since image and text embeddings are compared by cosine similarity.
+    - official `.npz` files: `name` (e.g. `tips-v2-l14`) + `checkpoint_dir` (the download folder), or the three
+      explicit paths `vision_checkpoint`, `text_checkpoint`, `tokenizer`;
+    - a Hugging Face folder (config.json, model.safetensors, tokenizer.model): `checkpoint_dir` alone;
+    - a Hugging Face hub id: `name='google/tipsv2-l14'` (and optional `revision`), from the local hub cache,
+      downloaded only when allowed (see `lightning_modules/hub.py`: `HF_HUB_OFFLINE=1` never downloads).
+
+    Tower sizes come from the tensor shapes; official head counts from the presets unless given (a given count
+    must agree with the preset of that width), a Hugging Face folder's from its config.json. Every file and size
+    is checked before any tower is built: the two towers must have the same width, since image and text
+    embeddings are compared by cosine similarity.
     """
     dtype, device = resolve_dtype(dtype), resolve_device(device)
     check_head_count("vision_num_heads", vision_num_heads)
     check_head_count("text_num_heads", text_num_heads)
+    check_naming(vision_checkpoint, text_checkpoint, tokenizer, name, checkpoint_dir)
+    hub_id = name if name is not None and looks_like_hub_id(name) else None
+    if revision is not None and hub_id is None:
+        raise TipsCheckpointError(f"revision={revision!r} is only read with a hub id as name (e.g. name='google/tipsv2-l14'); drop revision")
+    if hub_id is not None or (name is None and checkpoint_dir is not None):
+        from .hf_loading import load_hf_tips  # it builds on this module
+
+        folder = resolve_hub_snapshot(hub_id, revision) if hub_id is not None else checkpoint_dir
+        model = load_hf_tips(folder, hub_id, vision_num_heads, text_num_heads)
+        return model.to(device=device, dtype=dtype)
     files = resolve_files(vision_checkpoint, text_checkpoint, tokenizer, name, checkpoint_dir)
     tips_tokenizer = TipsTokenizer(files.tokenizer)
 
@@ -188,11 +239,11 @@ def load_tips(
 
     with torch.device("meta"):  # no random init of weights that are loaded right after
         vision = TipsVisionTower(vision_config)
-    _load_state(vision, convert_vision_arrays(vision_arrays), files.vision)
+    load_tower_state(vision, convert_vision_arrays(vision_arrays), files.vision)
     del vision_arrays
     with torch.device("meta"):
         text = TipsTextTower(text_config)
-    _load_state(text, text_state, files.text)
+    load_tower_state(text, text_state, files.text)
 
     model = TipsModel(vision, text, tips_tokenizer, temperature, temperature_key, files)
     return model.to(device=device, dtype=dtype)

@@ -8,6 +8,7 @@ when a checkpoint is converted (see `checkpoint_conversion.py`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from timm.layers import SwiGLUPacked, resample_abs_pos_embed
@@ -25,6 +26,11 @@ class VisionConfig:
     mlp_hidden: int
     ffn_layer: str  # "mlp" (S/B/L/So400m) or "swiglu" (g)
     pos_grid: int  # side of the checkpoint's square position-embedding grid (16 or 32)
+    # Fixed in the official release; a Hugging Face config.json states them (see hf_config.py).
+    patch_size: int = PATCH_SIZE
+    num_register_tokens: int = 1
+    layer_norm_eps: float = 1e-6
+    qkv_bias: bool = True
 
 
 def _fixed_width_mlp(mlp_class, hidden: int):
@@ -55,18 +61,20 @@ class TipsVisionTower(VisionTransformer):
         else:
             raise ValueError(f"ffn_layer must be 'mlp' or 'swiglu', got {config.ffn_layer!r}")
         super().__init__(
-            img_size=config.pos_grid * PATCH_SIZE,
-            patch_size=PATCH_SIZE,
+            img_size=config.pos_grid * config.patch_size,
+            patch_size=config.patch_size,
             num_classes=0,
             global_pool="",
             embed_dim=config.embed_dim,
             depth=config.depth,
             num_heads=config.num_heads,
+            qkv_bias=config.qkv_bias,
             init_values=1.0,
-            reg_tokens=1,
+            reg_tokens=config.num_register_tokens,
             no_embed_class=True,
             dynamic_img_size=True,
             mlp_layer=mlp_layer,
+            norm_layer=partial(nn.LayerNorm, eps=config.layer_norm_eps),
             act_layer=nn.SiLU if config.ffn_layer == "swiglu" else nn.GELU,
             weight_init="skip",
             device=device,
@@ -104,10 +112,10 @@ class TipsVisionTower(VisionTransformer):
         return torch.cat(prefix + [x], dim=1)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """images: float [B, 3, H, W], H and W multiples of 14, values in [0, 1] (no mean/std).
+        """images: float [B, 3, H, W], H and W multiples of the patch size (14), values in [0, 1] (no mean/std).
 
         Returns (first, second, patches): [B, D], [B, D], [B, H*W/196, D], after the final
-        LayerNorm and not L2-normalised. `first` is the CLS token, `second` the register token.
+        LayerNorm and not L2-normalised. `first` is the CLS token, `second` the (first) register token.
         """
         tokens = self.forward_features(images)
-        return tokens[:, 0], tokens[:, 1], tokens[:, 2:]
+        return tokens[:, 0], tokens[:, 1], tokens[:, 1 + self.config.num_register_tokens :]

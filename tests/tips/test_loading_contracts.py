@@ -41,8 +41,9 @@ def test_a_name_and_explicit_paths_together_are_refused(tmp_path):
         TipsSpec(name="tips-v2-l14", checkpoint_dir=str(tmp_path), tokenizer=str(TIPS_DATA / "tokenizer.model"))
 
 
-def test_checkpoint_dir_without_a_name_is_refused():
-    with pytest.raises(TipsCheckpointError, match=r"checkpoint_dir='ckpts' was given without name; .*add name \(one of tips-v1-s14-hr"):
+def test_checkpoint_dir_alone_is_a_hugging_face_folder_but_not_beside_explicit_paths():
+    TipsSpec(checkpoint_dir="ckpts")  # a Hugging Face folder, checked when loaded
+    with pytest.raises(TipsCheckpointError, match=r"checkpoint_dir='ckpts' \(without name: a Hugging Face folder\) and vision_checkpoint, text_checkpoint, tokenizer were both given; .*Fix: drop"):
         TipsSpec(**tiny_files("mlp"), checkpoint_dir="ckpts")
 
 
