@@ -154,7 +154,7 @@ class TipsomalyCLI(LightningCLI):
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         preflight.expand_paths(config)
-        preflight.check_image_size(config.data.image_size)
+        preflight.check_image_size(config.data.image_size, config.model.backbone)
         if config.results_dir:
             self.results_dir = check_results_dir(config.results_dir, self.subcommand, overwrite=config.overwrite)
         prompt_checkpoint = config.model.get("prompt_checkpoint")
