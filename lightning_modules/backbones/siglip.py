@@ -44,7 +44,8 @@ def _import_transformers():
             "a SigLIP backbone needs transformers, which is not installed; pip install -e '.[siglip]' "
             "(or pip install 'transformers>=5.0')"
         ) from None
-    transformers.logging.set_verbosity_error()  # its load reports are not ours to print
+    transformers.logging.set_verbosity_error()  # its load reports and progress bars are not ours to print
+    transformers.logging.disable_progress_bar()
     return transformers
 
 
@@ -282,7 +283,7 @@ def load_siglip(
     try:
         model = model_class.from_pretrained(str(folder), dtype=torch.float32)
         hf_tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
+    except Exception as error:  # transformers, tokenizers and safetensors each raise their own kinds for a bad file
         raise BackboneError(f"SigLIP folder '{folder}' does not load with transformers ({' '.join(str(error).split())[:300]}); re-download it") from None
     text_config = model.config.text_config
     if len(hf_tokenizer) > text_config.vocab_size:
