@@ -211,6 +211,10 @@ class SiglipBackbone(nn.Module):
                 )
         return self.vision(images)
 
+    def exportable_image_tower(self, image_size: int) -> nn.Module:
+        """The image tower for ONNX export at S = image_size: images [B, 3, S, S] in [0, 1] -> (first, second, patches)."""
+        return ExportableSiglipImageTower(self.vision, image_size)
+
     def encode_text(self, sentences: list[str] | str) -> Tensor:
         """Sentences -> [B, D] pooled text features, not L2-normalised."""
         listed = [sentences] if isinstance(sentences, str) else sentences
@@ -297,3 +301,19 @@ def load_siglip(
     label = (source or folder.name).rstrip("/").rsplit("/", 1)[-1]
     backbone = SiglipBackbone(vision, text, tokenizer, rule, label, source or str(folder.resolve()), revision, files)
     return backbone.to(device=device, dtype=dtype)
+
+
+class ExportableSiglipImageTower(nn.Module):
+    """The SigLIP image tower at one input size for ONNX: explicit ("eager") attention, float32, same outputs."""
+
+    def __init__(self, vision: SiglipVisionTower, image_size: int):
+        super().__init__()
+        check_image_size("SigLIP export", vision.patch_size, image_size, image_size)
+        import copy
+
+        self.vision = copy.deepcopy(vision).float().eval()
+        self.vision.model.set_attn_implementation("eager")  # a fused kernel some ONNX runtimes lack
+        self.eval()
+
+    def forward(self, images: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.vision(images)
