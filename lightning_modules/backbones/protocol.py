@@ -130,3 +130,15 @@ def check_image_size(backbone_label: str, patch_size: int, height: int, width: i
             f"image size {height}x{width} is not a multiple of the patch size {patch_size} of backbone "
             f"'{backbone_label}'; resize to e.g. {fit(height)}x{fit(width)}"
         )
+
+
+def check_prompt_backbone(settings: dict, backbone, where: str) -> None:
+    """Refuse prompts learned on another kind of backbone (their `backbone_kind` setting): TIPS prompts mean nothing
+    to SigLIP's text tower, even at the same width. Files without the setting (older ones, the reference's) pass."""
+    kind = identity_of(backbone)["kind"]
+    learned_on = settings.get("backbone_kind")
+    if learned_on is not None and learned_on != kind:
+        raise BackboneError(
+            f"{where}: prompts were learned on a {learned_on} backbone ({settings.get('backbone')}) but this model runs "
+            f"{kind} ({identity_of(backbone)['label']}); use prompts learned with this backbone, or train them"
+        )

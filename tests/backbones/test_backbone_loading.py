@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from lightning_modules.backbones import (
     BackboneError, SiglipSpec, backbone_patch_size, backbone_spec, identity_key, identity_of, load_backbone,
@@ -108,3 +109,14 @@ def test_loading_tips_never_imports_transformers():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_prompts_learned_on_tips_are_refused_by_a_siglip_model(tmp_path):
+    from lightning_modules.tipsomaly import PromptCheckpoint, Tipsomaly, save_prompt_checkpoint
+
+    tips_model = Tipsomaly(backbone=tiny_files("mlp"), feature_cache="off")
+    settings = tips_model.prompt_file().settings
+    assert settings["backbone_kind"] == "tips"
+    save_prompt_checkpoint(tmp_path / "tips_prompts.pt", PromptCheckpoint(torch.zeros(8, 64), torch.zeros(8, 64), settings))
+    with pytest.raises(BackboneError, match="prompts were learned on a tips backbone .* but this model runs siglip"):
+        Tipsomaly(backbone={"checkpoint_dir": str(SIGLIP_FOLDER)}, prompt_checkpoint=str(tmp_path / "tips_prompts.pt"))
