@@ -37,7 +37,7 @@ def siglip_workspace(tmp_path_factory):
     return root
 
 
-def test_fit_then_test_run_on_a_siglip_folder(siglip_workspace):
+def test_fit_test_and_predict_run_on_a_siglip_folder(siglip_workspace):
     config, fit_dir, test_dir = siglip_workspace / "siglip.yaml", siglip_workspace / "fit", siglip_workspace / "test"
     assert main(["fit", "--config", str(config), "--results_dir", str(fit_dir)]) == 0
     prompts = torch.load(fit_dir / "prompts" / "learnable_prompts_epoch1.pt", weights_only=True)
@@ -46,6 +46,12 @@ def test_fit_then_test_run_on_a_siglip_folder(siglip_workspace):
     table = pd.read_csv(test_dir / "test_results.csv")
     assert list(table["class"])[:2] == ["grid_texture", "round_object"]
     assert table["pixel_auroc"].between(0, 100).all() and table["image_auroc"].between(0, 100).all()
+    folder = siglip_workspace / "target" / "round_object" / "test"
+    predict = ["predict", "--config", str(config), "--model.prompt_checkpoint", str(fit_dir / "prompts" / "learnable_prompts_epoch1.pt"),
+               "--data.predict_sets", f"[{{name: line, format: images, root: {folder}}}]", "--results_dir", str(siglip_workspace / "predict")]
+    assert main(predict) == 0
+    predictions = pd.read_csv(siglip_workspace / "predict" / "predictions.csv")
+    assert len(predictions) == 4 and predictions["pred_score"].between(0, 2).all()
     saved = yaml.safe_load((fit_dir / "config_fit.yaml" if (fit_dir / "config_fit.yaml").is_file() else fit_dir / "config.yaml").read_text())
     assert saved["model"]["backbone"]["checkpoint_dir"] == str(SIGLIP_FOLDER)
 
