@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from datamodules import make_synthetic_dataset
-from tests.backbones.conftest import SIGLIP_FOLDER
+from tests.backbones.conftest import SIGLIP_DATA, SIGLIP_FOLDER
 from tipsomaly.cli import main
 
 IMAGE_SIZE = 32  # two SigLIP patches of 16 per side
@@ -92,3 +92,19 @@ def test_a_hub_id_not_in_the_cache_while_offline(capsys, siglip_workspace, monke
     hub_id = {"name": "google/siglip2-base-patch16-224", "checkpoint_dir": None}
     line = _error(capsys, siglip_workspace, "--model.backbone", json.dumps(hub_id))
     assert "'google/siglip2-base-patch16-224' is not in the local Hugging Face cache" in line
+
+
+def test_calibrate_and_export_commands_take_a_siglip_folder(siglip_workspace, tmp_path, capsys):
+    from tipsomaly.commands.calibrate import calibrate_main
+    from tipsomaly.commands.export import export_main
+
+    prompts = str(SIGLIP_DATA / "prompts.pth")  # the reference's own prompt file
+    backbone = ["--backbone.checkpoint_dir", str(SIGLIP_FOLDER), "--image_size", "32", "--prompt_file", prompts]
+    normal = siglip_workspace / "target" / "round_object" / "test" / "good"
+    assert calibrate_main(["--class_name", "round_object", "--normal_dir", str(normal), "--output", str(tmp_path / "t.json"), *backbone]) == 0
+    thresholds = json.loads((tmp_path / "t.json").read_text())
+    assert thresholds["class_name"] == "round_object"
+    output = tmp_path / "siglip.onnx"
+    assert export_main(["--class_names", "bottle", "round_object", "--output", str(output), *backbone]) == 0
+    out = capsys.readouterr().out
+    assert output.is_file() and float(out.split("max |score diff| ")[1].split(",")[0]) < 1e-5
