@@ -14,8 +14,8 @@ import torch
 from torch import Tensor, nn
 
 from datamodules.fingerprint import image_fingerprint
-from lightning_modules.tips import TipsModel
 from lightning_modules.backbones.protocol import patch_size_of, scoring_rule_of, weight_dtype
+from lightning_modules.tips import TipsModel
 
 from .feature_cache import FeatureCache, compute_precision
 from .learnable_prompts import LearnablePrompts
