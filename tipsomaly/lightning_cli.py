@@ -118,7 +118,7 @@ class TipsomalyCLI(LightningCLI):
             self._apply_checkpoint_arguments(subcommand)
             config = self.config[subcommand]
         preflight.expand_paths(config)
-        preflight.check_image_size(config.data.image_size)
+        preflight.check_image_size(config.data.image_size, config.model.backbone)
         preflight.check_ranges(subcommand, config)
         refuse_writer_folders(config)
         check_logger_config(config.trainer.get("logger"))  # W&B online without a key is one line, before any work

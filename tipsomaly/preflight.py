@@ -75,12 +75,19 @@ def check_ranges(subcommand: str, config) -> None:
         raise PreflightError(f"--overlays_per_class {config.overlays_per_class} is negative; give 0 (none) or more.")
 
 
-def check_image_size(size: int) -> None:
-    if size < PATCH_SIZE or size % PATCH_SIZE:
-        suggestion = max(1, round(size / PATCH_SIZE)) * PATCH_SIZE
+def check_image_size(size: int, backbone=None) -> None:
+    """The image size must fit the backbone's patch grid (TIPS 14, SigLIP 16): read from its config.json, which also
+    refuses a bad backbone folder or hub id here, before any work."""
+    label, patch_size = "TIPS", PATCH_SIZE
+    if backbone is not None:
+        from lightning_modules.backbones import backbone_patch_size
+
+        label, patch_size = backbone_patch_size(backbone)
+    if size < patch_size or size % patch_size:
+        suggestion = max(1, round(size / patch_size)) * patch_size
         raise PreflightError(
-            f"--data.image_size {size} is not a multiple of the patch size {PATCH_SIZE}; use e.g. {suggestion} "
-            "(the paper uses 518)."
+            f"--data.image_size {size} is not a multiple of the patch size {patch_size}; use e.g. {suggestion} "
+            f"(the patch size of backbone '{label}'{'; the paper uses 518' if patch_size == PATCH_SIZE else ''})."
         )
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from lightning_modules.tips import TipsModel, TipsSpec
-from lightning_modules.tips.vision_tower import PATCH_SIZE
+from lightning_modules.backbones import BackboneSpec, SiglipSpec, load_backbone, patch_size_of
 from lightning_modules.tipsomaly.fixed_prompts import resolve_ensemble
 from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
 from lightning_modules.tipsomaly.torch_model import TipsomalyModel
@@ -56,19 +56,19 @@ class Detection:
 
 def backbone_label(tips: TipsModel) -> str:
     """A stable name of the backbone's weights: the official file stem (`tips_v2_oss_l14`), however it was named."""
+    if callable(getattr(tips, "identity", None)):  # a backbone that names itself (SigLIP)
+        return tips.identity()["label"]
     if tips.files is None:
         return "unknown"
     return Path(tips.files.vision).name.removesuffix(".npz").removesuffix("_vision")
 
 
 def _load_backbone(backbone, device) -> TipsModel:
-    if isinstance(backbone, TipsModel):
+    if isinstance(backbone, torch.nn.Module):  # a loaded TipsModel or another backbone (lightning_modules/backbones)
         return backbone.to(device)
-    if isinstance(backbone, dict):
-        backbone = TipsSpec(**backbone)
-    if not isinstance(backbone, TipsSpec):
+    if not isinstance(backbone, (dict, TipsSpec, BackboneSpec, SiglipSpec)):
         raise ValueError(f"detector.py: backbone must be a TipsSpec, its fields as a dict, or a loaded TipsModel, got {type(backbone).__name__}")
-    return backbone.load(device=device)
+    return load_backbone(backbone, device=device)  # the kind read from the files (TIPS or SigLIP)
 
 
 class Detector:
@@ -87,8 +87,9 @@ class Detector:
         fixed_prompts: str = "industrial",
         batch_size: int = 8,
     ):
-        if image_size % PATCH_SIZE:
-            raise ValueError(f"detector.py: image_size must be a multiple of {PATCH_SIZE}, got {image_size}; e.g. {round(image_size / PATCH_SIZE) * PATCH_SIZE}")
+        patch = patch_size_of(model.tips)  # the backbone's (TIPS 14, SigLIP 16)
+        if image_size % patch:
+            raise ValueError(f"detector.py: image_size must be a multiple of {patch}, got {image_size}; e.g. {round(image_size / patch) * patch}")
         self.model = model.eval()
         self.class_name = class_name
         self.image_size = image_size
@@ -101,7 +102,7 @@ class Detector:
 
     @property
     def device(self) -> torch.device:
-        return self.model.tips.vision.cls_token.device
+        return next(self.model.tips.parameters()).device
 
     @classmethod
     def load(

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lightning_modules.backbones.protocol import patch_size_of
 from lightning_modules.tips.vision_tower import PATCH_SIZE, TipsVisionTower
 from lightning_modules.tipsomaly.scorer import AnomalyScorer
 from lightning_modules.tipsomaly.torch_model import TipsomalyModel
@@ -73,17 +74,19 @@ class ExportableTipsomaly(nn.Module):
         super().__init__()
         if not class_names:
             raise ExportError("onnx_export.py: no class names to export; give the products' names, e.g. --class_names bottle")
-        if image_size % PATCH_SIZE:
-            raise ExportError(f"onnx_export.py: image_size {image_size} is not a multiple of {PATCH_SIZE}; e.g. {round(image_size / PATCH_SIZE) * PATCH_SIZE}")
+        patch = patch_size_of(model.tips)  # the backbone's (TIPS 14, SigLIP 16)
+        if image_size % patch:
+            raise ExportError(f"onnx_export.py: image_size {image_size} is not a multiple of {patch}; e.g. {round(image_size / patch) * patch}")
         self.class_names = list(class_names)
         self.image_size = image_size
-        self.tower = ExportableImageTower(model.tips.vision, image_size)
+        own = getattr(model.tips, "exportable_image_tower", None)  # a non-TIPS backbone brings its own (SigLIP)
+        self.tower = own(image_size) if own is not None else ExportableImageTower(model.tips.vision, image_size)
         with torch.no_grad():
             image_text, pixel_text = model.text_features(self.class_names, fixed_prompts)
         self.register_buffer("image_text", image_text.detach().float().cpu().clone())
         self.register_buffer("pixel_text", pixel_text.detach().float().cpu().clone())
         scorer = model.scorer
-        self.scorer = AnomalyScorer(scorer.temperature, scorer.image_token, scorer.local_to_global, scorer.sigma)
+        self.scorer = AnomalyScorer(scorer.rule, scorer.image_token, scorer.local_to_global, scorer.sigma, scorer.patch_size)
 
     def forward(self, images: Tensor, class_index: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """images [B, 3, S, S] in [0, 1]; class_index int64 [B] (None: the only class) -> pred_score [B], anomaly_map [B, S, S]."""

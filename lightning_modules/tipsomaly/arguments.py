@@ -58,12 +58,13 @@ def check_arguments(
     exact_pixel_metrics,
     aupro,
     compile_image_tower=False,
+    patch_size: int = 14,
 ) -> None:
     """Raise ValueError naming the first argument outside its type or range, with what was expected."""
     if image_size is not None:
-        _integer("image_size", image_size, 14)
-        if image_size % 14:
-            _fail("image_size", image_size, "a multiple of the patch size 14", f"e.g. {max(1, round(image_size / 14)) * 14}")
+        _integer("image_size", image_size, patch_size)
+        if image_size % patch_size:  # the backbone's patch size (TIPS 14, SigLIP 16)
+            _fail("image_size", image_size, f"a multiple of the patch size {patch_size}", f"e.g. {max(1, round(image_size / patch_size)) * patch_size}")
     _choice("fixed_prompts", fixed_prompts, sorted(ENSEMBLES))
     _choice("prompt_method", prompt_method, (*PROMPT_METHODS, "none"))
     _integer("n_prompt", n_prompt, 1)

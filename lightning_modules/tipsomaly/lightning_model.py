@@ -14,7 +14,8 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from datamodules.fingerprint import file_identity
+from lightning_modules.backbones import BackboneSpec, SiglipSpec, backbone_patch_size, backbone_spec, identity_key, identity_of
+from lightning_modules.backbones.protocol import check_prompt_backbone
 from lightning_modules.metrics import results_table
 from lightning_modules.tips import TipsSpec
 
@@ -34,7 +35,8 @@ class Tipsomaly(L.LightningModule):
     """Frozen TIPS + trainable pixel prompts; scores, maps, prompt learning and evaluation.
 
     Args:
-        backbone: which TIPS checkpoint (official name + folder, or explicit paths); a TipsSpec or its fields.
+        backbone: which backbone: a TIPS checkpoint (official name + folder, or explicit paths), or a folder saved by
+            transformers / a hub id (`checkpoint_dir` or `name`; config.json's model_type picks TIPS v2 or SigLIP).
         image_size: the square input size S (a multiple of 14; 518 in the paper). The data decides it: the
             command line links it to `data.image_size`; when given, batches of another size are refused.
         fixed_prompts: default prompt ensemble ("industrial", "medical", "object_agnostic"); each batch
@@ -61,7 +63,7 @@ class Tipsomaly(L.LightningModule):
 
     def __init__(
         self,
-        backbone: TipsSpec | dict,
+        backbone: BackboneSpec | TipsSpec | SiglipSpec | dict,
         image_size: int | None = None,
         fixed_prompts: str = "industrial",
         prompt_method: str = "concat",
@@ -85,20 +87,21 @@ class Tipsomaly(L.LightningModule):
         compile_image_tower: bool = False,
     ):
         super().__init__()
+        spec = backbone_spec(backbone)  # TIPS or SigLIP, the kind read from the files (config.json)
         check_arguments(
             image_size=image_size, fixed_prompts=fixed_prompts, prompt_method=prompt_method, n_prompt=n_prompt,
             n_deep=n_deep, d_deep=d_deep, image_token=image_token, local_to_global=local_to_global,
             decoupled=decoupled, sigma=sigma, loss=loss, l1_lambda=l1_lambda, lr=lr, betas=betas,
             feature_cache=feature_cache, feature_cache_dir=feature_cache_dir,
             feature_cache_max_mb=feature_cache_max_mb, exact_pixel_metrics=exact_pixel_metrics, aupro=aupro,
-            compile_image_tower=compile_image_tower,
+            compile_image_tower=compile_image_tower, patch_size=backbone_patch_size(spec)[1],
         )  # fmt: skip
-        self.backbone_spec = backbone if isinstance(backbone, TipsSpec) else TipsSpec(**backbone)
+        self.backbone_spec = spec
         self.save_hyperparameters(ignore=["backbone"])
         # plain values only, so Lightning checkpoints load with torch.load(weights_only=True)
         self.hparams["backbone"] = dataclasses.asdict(self.backbone_spec)
         tips = self.backbone_spec.load()
-        cache = FeatureCache(feature_cache, feature_cache_dir, file_identity(tips.files.vision), feature_cache_max_mb)
+        cache = FeatureCache(feature_cache, feature_cache_dir, identity_key(tips), feature_cache_max_mb)
         self.model = TipsomalyModel(
             tips,
             fixed_prompts=fixed_prompts,
@@ -129,6 +132,7 @@ class Tipsomaly(L.LightningModule):
         if self.model.prompts is None:
             raise ValueError(f"prompt_checkpoint={path!r} was given but prompt_method='none' has no learnable prompts")
         checkpoint = load_prompt_checkpoint(path, expected_width=self.model.tips.text_width)
+        check_prompt_backbone(checkpoint.settings, self.model.tips, str(path))
         self.model.prompts.load_checkpoint(checkpoint, str(path))
         self.model.prompts_changed()
 
@@ -140,6 +144,7 @@ class Tipsomaly(L.LightningModule):
             "n_prompt": h.n_prompt,
             "width": self.model.tips.text_width,
             "backbone": self.backbone_spec.label,
+            "backbone_kind": identity_of(self.model.tips)["kind"],
             "image_size": self.seen_image_size,
             "fixed_prompts": h.fixed_prompts,
             "epoch": self.current_epoch + 1,

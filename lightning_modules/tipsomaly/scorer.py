@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from lightning_modules.tips.vision_tower import PATCH_SIZE
+from lightning_modules.backbones.protocol import TIPS_PATCH_SIZE, ScoringRule
 
-from .scoring import anomaly_map, image_score, normalize_text, normalize_visual, state_probabilities
+from .scoring import anomaly_map, image_score, normalize_text, normalize_visual, state_probabilities, upsample_probabilities
 
 IMAGE_TOKENS = ("first", "second")
 
@@ -44,20 +44,37 @@ class AnomalyScorer(nn.Module):
     """Scores and maps from raw backbone tokens and unit text features.
 
     Args:
-        temperature: the TIPS softmax temperature.
+        temperature: the TIPS softmax temperature, or the backbone's `ScoringRule` (SigLIP: per-state sigmoids).
         image_token: "first" (CLS) or "second" (register): which global token gives `pred_score`.
         local_to_global: add the maximum abnormal patch probability to the image scores.
         sigma: Gaussian smoothing of the anomaly map (0 = none).
+        patch_size: the backbone's patch size in pixels (14 for TIPS, 16 for SigLIP 2): the patch grid of an image.
     """
 
-    def __init__(self, temperature: float, image_token: str = "first", local_to_global: bool = True, sigma: float = 4.0):
+    def __init__(
+        self,
+        temperature: float | ScoringRule,
+        image_token: str = "first",
+        local_to_global: bool = True,
+        sigma: float = 4.0,
+        patch_size: int = TIPS_PATCH_SIZE,
+    ):
         super().__init__()
         if image_token not in IMAGE_TOKENS:
             raise ValueError(f"image_token must be 'first' (the CLS token) or 'second' (the register token), got {image_token!r}")
-        self.temperature = float(temperature)
+        self.rule = temperature if isinstance(temperature, ScoringRule) else ScoringRule("softmax", temperature=float(temperature))
         self.image_token = image_token
         self.local_to_global = local_to_global
         self.sigma = float(sigma)
+        self.patch_size = int(patch_size)
+
+    @property
+    def temperature(self) -> float | ScoringRule:
+        """The softmax temperature (TIPS), or the whole rule for another kind: what the constructor took."""
+        return self.rule.temperature if self.rule.kind == "softmax" else self.rule
+
+    def grid(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        return image_size[0] // self.patch_size, image_size[1] // self.patch_size
 
     def forward(
         self, first: Tensor, second: Tensor, patches: Tensor, image_text: Tensor, pixel_text: Tensor, image_size: tuple[int, int]
@@ -65,16 +82,15 @@ class AnomalyScorer(nn.Module):
         """first, second [B, D] and patches [B, N, D]: backbone tokens, any float dtype, not normalised.
         image_text, pixel_text [B or 1, 2, D]: (normal, abnormal) text features. image_size (S_h, S_w):
         the input images' size, a multiple of the patch size on each side."""
-        grid = (image_size[0] // PATCH_SIZE, image_size[1] // PATCH_SIZE)
         with torch.autocast(device_type=patches.device.type, enabled=False):
             image_text, pixel_text = normalize_text(image_text), normalize_text(pixel_text)
-            patch_probabilities = state_probabilities(normalize_visual(patches), pixel_text, self.temperature)
+            patch_probabilities = state_probabilities(normalize_visual(patches), pixel_text, self.rule)
             local = patch_probabilities if self.local_to_global else None
             scores = [
-                image_score(state_probabilities(normalize_visual(token[:, None]), image_text, self.temperature)[:, 0], local)
+                image_score(state_probabilities(normalize_visual(token[:, None]), image_text, self.rule)[:, 0], local)
                 for token in (first, second)
             ]
-            maps = anomaly_map(patch_probabilities, grid, tuple(image_size), self.sigma)
+            maps = anomaly_map(patch_probabilities, self.grid(image_size), tuple(image_size), self.sigma)
         return ScorerOutput(
             pred_score=scores[IMAGE_TOKENS.index(self.image_token)],
             score_first=scores[0],
@@ -83,3 +99,17 @@ class AnomalyScorer(nn.Module):
             max_pixel_score=maps.flatten(1).amax(dim=1),
             patch_probabilities=patch_probabilities,
         )
+
+    def training_probabilities(
+        self, first: Tensor, second: Tensor, patches: Tensor, text: Tensor, image_size: tuple[int, int]
+    ) -> tuple[Tensor, Tensor]:
+        """What the prompt-learning losses read, by the same rule as scoring: global [B, 2 tokens, 2 states] and
+        pixel [B, 2, S_h, S_w] (upsampled, not smoothed). text [B or 1, 2, D]: the learned features."""
+        with torch.autocast(device_type=patches.device.type, enabled=False):
+            text = normalize_text(text)
+            global_probabilities = torch.cat(
+                [state_probabilities(normalize_visual(token[:, None]), text, self.rule) for token in (first, second)], dim=1
+            )
+            patch_probabilities = state_probabilities(normalize_visual(patches), text, self.rule)
+            pixel = upsample_probabilities(patch_probabilities, self.grid(image_size), tuple(image_size))
+        return global_probabilities, pixel

@@ -5,12 +5,18 @@ Shapes: B images, N patches on a (rows, cols) grid, D feature width, S output si
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .gaussian import gaussian_blur
 from .normalize import l2_normalize
+
+if TYPE_CHECKING:
+    from lightning_modules.backbones.protocol import ScoringRule
 
 
 def normalize_visual(tokens: Tensor) -> Tensor:
@@ -29,16 +35,21 @@ def normalize_text(features: Tensor) -> Tensor:
     return features / features.norm(dim=-1, keepdim=True)
 
 
-def state_probabilities(visual: Tensor, text: Tensor, temperature: float) -> Tensor:
-    """Softmax over [normal, abnormal] of cosine similarity / temperature, in float32.
+def state_probabilities(visual: Tensor, text: Tensor, rule: "float | ScoringRule") -> Tensor:
+    """(normal, abnormal) probabilities of cosine similarities, in float32, by the backbone's scoring rule.
 
     visual: [B, N, D] unit vectors; text: [B or 1, 2, D] unit vectors -> [B, N, 2] in [0, 1].
+    rule: a TIPS temperature (a float: softmax over the two states of cos / temperature) or a `ScoringRule`
+    ("sigmoid", SigLIP: each state on its own, sigmoid(cos * exp(logit_scale) + logit_bias); the two need not sum to 1).
     Autocast is switched off here: at temperature 0.01 a bf16 similarity error of 4e-3 would
     move the logits by 0.4.
     """
+    kind, temperature = ("softmax", float(rule)) if isinstance(rule, (int, float)) else (rule.kind, rule.temperature)
     with torch.autocast(device_type=visual.device.type, enabled=False):
-        logits = visual.float() @ text.float().transpose(1, 2) / temperature
-        return logits.softmax(dim=-1)
+        cosine = visual.float() @ text.float().transpose(1, 2)
+        if kind == "softmax":
+            return (cosine / temperature).softmax(dim=-1)
+        return torch.sigmoid(cosine * math.exp(rule.logit_scale) + rule.logit_bias)
 
 
 def image_score(global_probabilities: Tensor, patch_probabilities: Tensor | None) -> Tensor:

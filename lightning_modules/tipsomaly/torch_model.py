@@ -14,13 +14,12 @@ import torch
 from torch import Tensor, nn
 
 from datamodules.fingerprint import image_fingerprint
+from lightning_modules.backbones.protocol import patch_size_of, scoring_rule_of, weight_dtype
 from lightning_modules.tips import TipsModel
-from lightning_modules.tips.vision_tower import PATCH_SIZE
 
 from .feature_cache import FeatureCache, compute_precision
 from .learnable_prompts import LearnablePrompts
 from .scorer import IMAGE_TOKENS, AnomalyScorer, ScorerOutput
-from .scoring import normalize_text, normalize_visual, state_probabilities, upsample_probabilities
 from .text_features import TextFeatureBank
 
 TipsomalyOutput = ScorerOutput  # pred_score, score_first, score_second, anomaly_map, max_pixel_score, patch_probabilities
@@ -94,7 +93,7 @@ class TipsomalyModel(nn.Module):
         self.register_buffer("prompts_learned", torch.tensor(False))
         self.decoupled = decoupled
         self.text_bank = TextFeatureBank(tips, self.prompts, fixed_prompts)
-        self.scorer = AnomalyScorer(tips.temperature, image_token, local_to_global, sigma)
+        self.scorer = AnomalyScorer(scoring_rule_of(tips), image_token, local_to_global, sigma, patch_size_of(tips))
         self.feature_cache = feature_cache or FeatureCache("off")
         # loading a state dict replaces the prompt vectors in place: cached learned features are stale then
         self.register_load_state_dict_post_hook(_invalidate_learned_after_load)
@@ -115,7 +114,7 @@ class TipsomalyModel(nn.Module):
             return compute(slice(None))
         if fingerprints is None:
             fingerprints = [image_fingerprint(image) for image in images]
-        precision = compute_precision(images.device.type, self.tips.vision.cls_token.dtype)
+        precision = compute_precision(images.device.type, weight_dtype(self.tips))
         return self.feature_cache.lookup(list(fingerprints), precision, images.device, compute)
 
     @property
@@ -162,15 +161,7 @@ class TipsomalyModel(nn.Module):
         first, second, patches = self.visual_features(images, fingerprints, check_range=False)  # our loaders' images
         count = 1 if fixed_prompts is None or isinstance(fixed_prompts, str) else images.shape[0]
         learned = self.text_bank.learned(fixed_prompts, count)
-        size = tuple(images.shape[-2:])
-        temperature = self.scorer.temperature
-        with torch.autocast(device_type=images.device.type, enabled=False):
-            text = normalize_text(learned)
-            global_probabilities = torch.cat(
-                [state_probabilities(normalize_visual(token[:, None]), text, temperature) for token in (first, second)], dim=1
-            )
-            patch_probabilities = state_probabilities(normalize_visual(patches), text, temperature)
-            pixel = upsample_probabilities(patch_probabilities, (size[0] // PATCH_SIZE, size[1] // PATCH_SIZE), size)
+        global_probabilities, pixel = self.scorer.training_probabilities(first, second, patches, learned, tuple(images.shape[-2:]))
         return TrainingOutput(global_probabilities=global_probabilities, pixel_probabilities=pixel, text_features=learned)
 
     def prompts_changed(self) -> None:

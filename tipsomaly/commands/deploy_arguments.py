@@ -13,7 +13,7 @@ BACKBONE_FIELDS = ("name", "checkpoint_dir", "vision_checkpoint", "text_checkpoi
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt_file", default=None, help="learned prompts (learnable_prompts_epochN.pt or the reference's .pth); omit for fixed prompts only")
     parser.add_argument("--backbone.name", dest="backbone_name", default=None, help="official TIPS name, e.g. tips-v2-l14")
-    parser.add_argument("--backbone.checkpoint_dir", dest="backbone_checkpoint_dir", default=None, help="folder of the official TIPS downloads")
+    parser.add_argument("--backbone.checkpoint_dir", dest="backbone_checkpoint_dir", default=None, help="folder of the official TIPS downloads, or a folder saved by transformers (TIPS v2, SigLIP)")
     for field in ("vision_checkpoint", "text_checkpoint", "tokenizer"):
         parser.add_argument(f"--backbone.{field}", dest=f"backbone_{field}", default=None, help=f"explicit {field} path (instead of name + checkpoint_dir)")
     for field in ("vision_num_heads", "text_num_heads"):
@@ -25,8 +25,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def backbone_spec(args: argparse.Namespace) -> dict:
     spec = {field: getattr(args, f"backbone_{field}") for field in BACKBONE_FIELDS}
-    if spec["name"] is None and spec["vision_checkpoint"] is None:
-        raise ValueError("no backbone given; pass --backbone.name tips-v2-l14 --backbone.checkpoint_dir checkpoints (or the explicit --backbone.*_checkpoint paths)")
+    if spec["name"] is None and spec["vision_checkpoint"] is None and spec["checkpoint_dir"] is None:
+        raise ValueError("no backbone given; pass --backbone.name tips-v2-l14 --backbone.checkpoint_dir checkpoints (or the explicit --backbone.*_checkpoint paths, "
+                         "or --backbone.checkpoint_dir alone for a folder saved by transformers, or --backbone.name <hub id>)")
     return spec
 
 
