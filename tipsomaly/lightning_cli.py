@@ -91,6 +91,7 @@ class TipsomalyCLI(LightningCLI):
     # -- parser -------------------------------------------------------------------------------
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.link_arguments("data.image_size", "model.image_size")
+        parser.link_arguments("data.resize", "model.resize")  # helper B: the provenance records the resize
         parser.add_argument(
             "--results_dir", type=Optional[str], default=None,
             help="Folder for results, predictions, prompts and checkpoints (default: the run's log folder).",
@@ -187,7 +188,7 @@ class TipsomalyCLI(LightningCLI):
         if config.get("thresholds"):
             if self.subcommand != "predict":
                 raise preflight.PreflightError(f"--thresholds is for `predict` (a decision per image), not `{self.subcommand}`; drop it")
-            image_threshold = check_thresholds(config.thresholds, self.model, self.datamodule).image_threshold
+            image_threshold = check_thresholds(config.thresholds, self.model, self.datamodule, config.get("ckpt_path")).image_threshold
         writers = [
             ResultsWriter(results_dir=str(results_dir), overwrite=True),  # the folder was checked above
             PromptWriter(dirpath=str(results_dir), overwrite=True),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from lightning_modules.image_contract import check_image_batch, check_value_range
 
 from .checkpoint_conversion import (
     convert_vision_arrays,
@@ -64,14 +65,7 @@ class TipsModel(nn.Module):
         check_range: read the values' range first (a device sync); a training or test loop over our
         datasets, whose images are in [0, 1] by construction, turns it off.
         """
-        if not isinstance(images, torch.Tensor):
-            raise TipsCheckpointError(f"images must be a float tensor [B, 3, H, W] in [0, 1], got {type(images).__name__}")
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise TipsCheckpointError(f"images must be [B, 3, H, W], got shape {tuple(images.shape)}")
-        if not images.is_floating_point():
-            raise TipsCheckpointError(
-                f"images are {images.dtype}, expected float in [0, 1]; convert with images.float() / 255"
-            )
+        check_image_batch(images, "encode_image", TipsCheckpointError, check_range=False)  # one contract (image_contract.py)
         height, width = images.shape[-2:]
         if height % PATCH_SIZE or width % PATCH_SIZE:
             fit = lambda n: max(PATCH_SIZE, round(n / PATCH_SIZE) * PATCH_SIZE)  # noqa: E731
@@ -80,7 +74,7 @@ class TipsModel(nn.Module):
                 f"resize to e.g. {fit(height)}x{fit(width)} (224, 448 and 518 are common)"
             )
         if check_range:
-            _check_value_range(images)
+            check_value_range(images, "encode_image", TipsCheckpointError)
         return self.vision(images.to(self.vision.cls_token.dtype))
 
     def encode_text(self, sentences: list[str] | str) -> torch.Tensor:
@@ -93,22 +87,6 @@ class TipsModel(nn.Module):
         ids, paddings = self.tokenizer(sentences)
         device = self.text.token_embedding.weight.device
         return self.text(ids.to(device), paddings.to(device))
-
-
-# TIPS reads pixels in [0, 1]. A resize's overshoot of a few thousandths is harmless; 0-255 values or
-# mean/std-normalised images lie far outside and would be encoded as different, wrong images.
-VALUE_TOLERANCE = 0.01
-
-
-def _check_value_range(images: torch.Tensor) -> None:
-    if images.numel() == 0:
-        return
-    low, high = (float(v) for v in torch.aminmax(images.detach().float()))
-    if math.isnan(low) or math.isnan(high):
-        raise TipsCheckpointError("images hold NaN values; expected float values in [0, 1]. Fix: check the image loading")
-    if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
-        hint = "divide 0-255 images by 255" if high > 2 else "do not normalise with a mean and std; TIPS takes [0, 1]"
-        raise TipsCheckpointError(f"image values span [{low:.3g}, {high:.3g}], expected [0, 1]; {hint}")
 
 
 def _load_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:

@@ -23,7 +23,9 @@ from .evaluation import ClassFailure, ClassMetrics, plan_of
 from .feature_cache import DEFAULT_MAX_MEMORY_MB, FeatureCache
 from .loss import classification_loss, l1_penalty, segmentation_loss
 from .prompt_checkpoint import PromptCheckpoint, load_prompt_checkpoint
+from .provenance import backbone_identity
 from .step_output import EvaluationOutput
+from .settings import TipsomalySettings
 from .torch_model import TipsomalyModel, TipsomalyOutput
 
 BACKBONE_PREFIX = "model.tips."
@@ -37,6 +39,8 @@ class Tipsomaly(L.LightningModule):
         backbone: which TIPS checkpoint (official name + folder, or explicit paths); a TipsSpec or its fields.
         image_size: the square input size S (a multiple of 14; 518 in the paper). The data decides it: the
             command line links it to `data.image_size`; when given, batches of another size are refused.
+        resize: how the data brought images to S x S ("reference" or "letterbox"; linked from `data.resize`):
+            recorded in the provenance, since thresholds calibrated under one resize do not hold under another.
         fixed_prompts: default prompt ensemble ("industrial", "medical", "object_agnostic"); each batch
             carries its set's own family, which wins.
         prompt_method: "concat" (default), "sumate", "entire_learnable", or "none" (fixed prompts only).
@@ -63,6 +67,7 @@ class Tipsomaly(L.LightningModule):
         self,
         backbone: TipsSpec | dict,
         image_size: int | None = None,
+        resize: str = "reference",
         fixed_prompts: str = "industrial",
         prompt_method: str = "concat",
         n_prompt: int = 8,
@@ -85,33 +90,15 @@ class Tipsomaly(L.LightningModule):
         compile_image_tower: bool = False,
     ):
         super().__init__()
-        check_arguments(
-            image_size=image_size, fixed_prompts=fixed_prompts, prompt_method=prompt_method, n_prompt=n_prompt,
-            n_deep=n_deep, d_deep=d_deep, image_token=image_token, local_to_global=local_to_global,
-            decoupled=decoupled, sigma=sigma, loss=loss, l1_lambda=l1_lambda, lr=lr, betas=betas,
-            feature_cache=feature_cache, feature_cache_dir=feature_cache_dir,
-            feature_cache_max_mb=feature_cache_max_mb, exact_pixel_metrics=exact_pixel_metrics, aupro=aupro,
-            compile_image_tower=compile_image_tower,
-        )  # fmt: skip
-        self.backbone_spec = backbone if isinstance(backbone, TipsSpec) else TipsSpec(**backbone)
         self.save_hyperparameters(ignore=["backbone"])
+        self.settings = TipsomalySettings.from_mapping(self.hparams)  # checks the method's settings
+        check_arguments(self.hparams)  # and the training, caching and metric arguments
+        self.backbone_spec = backbone if isinstance(backbone, TipsSpec) else TipsSpec(**backbone)
         # plain values only, so Lightning checkpoints load with torch.load(weights_only=True)
         self.hparams["backbone"] = dataclasses.asdict(self.backbone_spec)
         tips = self.backbone_spec.load()
         cache = FeatureCache(feature_cache, feature_cache_dir, file_identity(tips.files.vision), feature_cache_max_mb)
-        self.model = TipsomalyModel(
-            tips,
-            fixed_prompts=fixed_prompts,
-            prompt_method=prompt_method,
-            n_prompt=n_prompt,
-            n_deep=n_deep,
-            d_deep=d_deep,
-            image_token=image_token,
-            local_to_global=local_to_global,
-            decoupled=decoupled,
-            sigma=sigma,
-            feature_cache=cache,
-        )
+        self.model = TipsomalyModel(tips, self.settings, feature_cache=cache)
         if prompt_checkpoint is not None:
             self.load_prompts(prompt_checkpoint)
         self._evaluation: dict[str, ClassMetrics] = {}  # a plain dict: metrics are not part of the checkpoint
@@ -128,20 +115,27 @@ class Tipsomaly(L.LightningModule):
     def load_prompts(self, path: str) -> None:
         if self.model.prompts is None:
             raise ValueError(f"prompt_checkpoint={path!r} was given but prompt_method='none' has no learnable prompts")
-        checkpoint = load_prompt_checkpoint(path, expected_width=self.model.tips.text_width)
+        checkpoint = load_prompt_checkpoint(path, expected_width=self.model.tips.text_width, backbone=backbone_identity(self.model.tips))
         self.model.prompts.load_checkpoint(checkpoint, str(path))
         self.model.prompts_changed()
 
+    def provenance(self) -> dict:
+        """What scores now (see provenance.py): the live prompts, the backbone, the size seen or asked, the resize."""
+        return self.model.provenance(image_size=self.seen_image_size)
+
     def prompt_file(self) -> PromptCheckpoint:
         """The learned prompts and the settings needed to use them again (what PromptWriter saves)."""
-        h = self.hparams
+        s = self.settings
+        identity = backbone_identity(self.model.tips)
         settings = {
-            "prompt_method": h.prompt_method,
-            "n_prompt": h.n_prompt,
+            "prompt_method": s.prompt_method,
+            "n_prompt": s.n_prompt,
             "width": self.model.tips.text_width,
             "backbone": self.backbone_spec.label,
+            "backbone_fingerprint": identity["fingerprint"],
             "image_size": self.seen_image_size,
-            "fixed_prompts": h.fixed_prompts,
+            "resize": s.resize,
+            "fixed_prompts": s.fixed_prompts,
             "epoch": self.current_epoch + 1,
         }
         return self.model.prompts.to_checkpoint(settings)

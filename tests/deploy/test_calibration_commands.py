@@ -57,7 +57,7 @@ def test_calibrate_command_writes_thresholds_beside_the_prompts(prompt_file, pro
     assert status == 0
     written = load_thresholds(prompt_file.replace("learnable_prompts_epoch1.pt", "thresholds_round_object.json"))
     # k = ceil(61 * 0.95) = 58 of 60: expected rate 1 - 58 / 61
-    assert written.n_images == 60 and written.quantile == pytest.approx(0.95) and written.provenance.image_size == 56
+    assert written.n_images == 60 and written.quantile == pytest.approx(0.95) and written.provenance["image_size"] == [56, 56]
     assert "expected false-positive rate on normal images <= 0.04918 (asked 0.05)" in capsys.readouterr().out
 
 
@@ -78,5 +78,9 @@ def test_export_command_writes_onnx_and_checks_it_against_pytorch(prompt_file, t
     from lightning_modules.deploy.onnx_export import OnnxDetector
 
     info = OnnxDetector(output).info
-    assert info["class_names"] == ["bottle", "cable"] and info["provenance"]["prompt_file"] == "learnable_prompts_epoch1.pt"
+    from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
+    from lightning_modules.tipsomaly.provenance import tensors_sha256
+
+    prompts = load_prompt_checkpoint(prompt_file)
+    assert info["class_names"] == ["bottle", "cable"] and info["provenance"]["prompt_hash"] == tensors_sha256([prompts.normal, prompts.abnormal])
     assert json.dumps(info)  # plain values only

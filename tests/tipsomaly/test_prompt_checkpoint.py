@@ -41,7 +41,7 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     save_prompt_checkpoint(path, PromptCheckpoint(torch.zeros(2, 8), torch.ones(2, 8), {"epoch": 1}))
 
     def crash(obj, f):
-        f.write(b"half a file")
+        open(f, "wb").write(b"half a file")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
