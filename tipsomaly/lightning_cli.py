@@ -32,7 +32,7 @@ DEFAULT_CONFIG = Path(__file__).with_name("default_config.yaml")
 # Lightning resolves these --ckpt_path values itself.
 SPECIAL_CKPT_NAMES = ("last", "best", "hpc")
 # Model arguments that the data decides (linked), never taken from a checkpoint.
-LINKED_MODEL_KEYS = ("image_size",)
+LINKED_MODEL_KEYS = ("image_size", "resize")  # helper B: resize is linked too
 # Set once the Trainer runs: a ValueError after that is a bug to show in full, not a bad input to report.
 _STATE = {"started": False}
 
@@ -142,7 +142,9 @@ class TipsomalyCLI(LightningCLI):
         self.config[subcommand].ckpt_path = ckpt_path
         hparams = _checkpoint_hyperparameters(ckpt_path)
         accepted = set(inspect.signature(Tipsomaly.__init__).parameters) - {"self"}
-        explicit = _given_keys(self.parser.parse_args(self._args, defaults=False)[subcommand].get("model"))
+        # helper B: a link's source must be present even without defaults (data.resize -> model.resize)
+        linked = ["--data.resize", str(self.config[subcommand].data.resize)]
+        explicit = _given_keys(self.parser.parse_args([*self._args, *linked], defaults=False)[subcommand].get("model"))
         stored = {
             key: value
             for key, value in _flatten(hparams).items()
