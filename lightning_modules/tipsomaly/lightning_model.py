@@ -19,6 +19,7 @@ from lightning_modules.metrics import results_table
 from lightning_modules.tips import TipsSpec
 
 from .arguments import check_arguments
+from .distributed_padding import PaddingMarks
 from .evaluation import ClassFailure, ClassMetrics, plan_of
 from .feature_cache import DEFAULT_MAX_MEMORY_MB, FeatureCache
 from .loss import classification_loss, l1_penalty, segmentation_loss
@@ -103,6 +104,7 @@ class Tipsomaly(L.LightningModule):
             self.load_prompts(prompt_checkpoint)
         self._evaluation: dict[str, ClassMetrics] = {}  # a plain dict: metrics are not part of the checkpoint
         self._results: dict = {}  # stage -> (table, failures), computed once per epoch
+        self._padding: dict[str, PaddingMarks] = {}  # stage -> this rank's padding marks
         self.results: dict = {}  # stage -> the last results table (pandas)
         self.seen_image_size: int | None = image_size
 
@@ -198,22 +200,33 @@ class Tipsomaly(L.LightningModule):
         return torch.optim.Adam(self.model.prompts.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _start_evaluation(self, stage: str) -> None:
+    def _loaders(self, stage: str) -> list:
         loaders = getattr(self.trainer, f"{'val' if stage == 'validate' else stage}_dataloaders")
-        loaders = [loaders] if not isinstance(loaders, (list, tuple)) else list(loaders)
+        return [loaders] if not isinstance(loaders, (list, tuple)) else list(loaders)
+
+    def _start_padding_marks(self, stage: str) -> None:
+        # any loader, however built, counts each sample once under DDP (or is refused): distributed_padding.py
+        self._padding[stage] = PaddingMarks(self._loaders(stage), self.trainer.world_size, stage)
+
+    def _start_evaluation(self, stage: str) -> None:
+        loaders = self._loaders(stage)
         plans = [plan_of(loader.dataset, f"{stage} dataloader {i}") for i, loader in enumerate(loaders)]
+        self._start_padding_marks(stage)
         self._evaluation[stage] = ClassMetrics(plans, self.hparams.exact_pixel_metrics, self.hparams.aupro).to(self.device)
         self._results.pop(stage, None)
 
-    def _score(self, batch) -> EvaluationOutput:
+    def _score(self, batch, stage: str | None = None, dataloader_idx: int = 0) -> EvaluationOutput:
         self._check_size(batch.image)
+        is_padding = list(batch.is_padding) or [False] * len(batch.image_path)
+        if stage in self._padding:
+            is_padding = self._padding[stage].mark(dataloader_idx, is_padding)
         use_cache = self.model.feature_cache.mode == "disk"  # memory caching pays off only across epochs
         out = self.model(batch.image, batch.prompt_name, batch.fixed_prompts or None, batch.fingerprint or None, check=False, use_cache=use_cache)
         return EvaluationOutput(
             dataset_name=list(batch.dataset_name),
             class_name=list(batch.class_name),
             image_path=list(batch.image_path),
-            is_padding=list(batch.is_padding) or [False] * len(batch.image_path),
+            is_padding=is_padding,
             label=batch.label,
             pred_score=out.pred_score,
             score_first=out.score_first,
@@ -225,8 +238,8 @@ class Tipsomaly(L.LightningModule):
             image=batch.image,
         )
 
-    def _evaluation_step(self, stage: str, batch) -> EvaluationOutput:
-        out = self._score(batch)
+    def _evaluation_step(self, stage: str, batch, dataloader_idx: int = 0) -> EvaluationOutput:
+        out = self._score(batch, stage, dataloader_idx)
         self._evaluation[stage].update(
             out.dataset_name,
             out.class_name,
@@ -278,7 +291,7 @@ class Tipsomaly(L.LightningModule):
         self._start_evaluation("test")
 
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        return self._evaluation_step("test", batch)
+        return self._evaluation_step("test", batch, dataloader_idx)
 
     def on_test_epoch_end(self):
         self._end_evaluation("test")
@@ -290,13 +303,16 @@ class Tipsomaly(L.LightningModule):
         self._start_evaluation("validate")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        return self._evaluation_step("validate", batch)
+        return self._evaluation_step("validate", batch, dataloader_idx)
 
     def on_validation_epoch_end(self):
         self._end_evaluation("validate")
 
+    def on_predict_epoch_start(self):
+        self._start_padding_marks("predict")
+
     def predict_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        return self._score(batch)
+        return self._score(batch, "predict", dataloader_idx)
 
     # -- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
