@@ -101,3 +101,24 @@ def test_file_identity_names_path_size_and_time(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(b"1234")
     assert file_identity(path).startswith(str(path)) and ":4:" in file_identity(path)
+
+
+def test_plain_inference_neither_fills_the_memory_cache_nor_hashes_the_images(monkeypatch):
+    """README: memory mode caches training images only. Five plain calls leave it empty, and no image is copied
+    to the host to be fingerprinted (a device sync per call)."""
+    from lightning_modules import Tipsomaly, TipsSpec
+    from lightning_modules.tipsomaly import torch_model
+    from tests.conftest import tiny_files
+
+    def no_hashing(image):
+        raise AssertionError("plain inference must not fingerprint its images")
+
+    monkeypatch.setattr(torch_model, "image_fingerprint", no_hashing)
+    module = Tipsomaly(backbone=TipsSpec(**tiny_files("mlp")), feature_cache="memory")
+    assert module.model.feature_cache.mode == "memory"
+    for seed in range(5):
+        images = torch.rand(2, 3, 28, 28, generator=torch.Generator().manual_seed(seed))
+        module(images, ["bottle", "screw"])
+        module.model(images, ["bottle", "screw"])
+    cache = module.model.feature_cache
+    assert (len(cache._memory), cache.bytes, cache.hits, cache.misses) == (0, 0, 0, 0)
