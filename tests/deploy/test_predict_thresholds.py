@@ -96,3 +96,14 @@ def test_the_checkpoints_prompts_are_checked_when_a_prompt_file_is_also_given(ru
                            "--output", str(tmp_path / "other.json"), *_backbone_args()]) == 0
     assert _predict(run, "both_other", tmp_path / "other.json", "--model.prompt_checkpoint", other) == 2
     assert "prompt_hash: 'learned prompts" in capsys.readouterr().err
+
+
+def test_calibrate_reuses_a_runs_backbone_and_settings_from_its_config(run, tmp_path):
+    config = next(p for name in ("config_fit.yaml", "config.yaml") if (p := run / "fit" / name).is_file())
+    normal = run / "source" / "round_object" / "train" / "good"
+    prompts = run / "fit" / "prompts" / "learnable_prompts_epoch1.pt"
+    assert calibrate_main(["--class_name", "round_object", "--normal_dir", str(normal), "--prompt_file", str(prompts),
+                           "--config", str(config), "--output", str(tmp_path / "from_config.json")]) == 0  # no --backbone.* flags
+    from_config = load_thresholds(tmp_path / "from_config.json")
+    assert from_config.provenance == load_thresholds(run / "learned.json").provenance
+    assert from_config.image_threshold == load_thresholds(run / "learned.json").image_threshold
