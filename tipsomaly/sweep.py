@@ -121,10 +121,12 @@ def cli_runner(args: list[str]) -> None:
 
 
 def latest_prompts(folder: Path) -> Path:
-    files = sorted((folder / "prompts").glob("learnable_prompts_epoch*.pt"), key=lambda p: int(p.stem.rsplit("epoch", 1)[1]))
-    if not files:
+    from lightning_modules.tipsomaly.prompt_checkpoint import latest_prompt_file  # helper B: the one finder
+
+    latest = latest_prompt_file(folder / "prompts")
+    if latest is None:
         raise FileNotFoundError(f"fit wrote no prompts into '{folder / 'prompts'}'; check its log above.")
-    return files[-1]
+    return latest
 
 
 def run_point(args: list[str], run_dir: Path, cache_dir: Path, runner: Runner = cli_runner) -> Path:

@@ -158,8 +158,10 @@ def prompt_file_from_artifact(name: str, download_root: str | os.PathLike) -> Pa
     import wandb
 
     folder = Path(wandb.Api().artifact(name, type="prompts").download(root=str(download_root)))
-    files = sorted(folder.glob("learnable_prompts_epoch*.pt"))
-    if not files:
+    from lightning_modules.tipsomaly.prompt_checkpoint import latest_prompt_file  # helper B: the one finder, by epoch number
+
+    latest = latest_prompt_file(folder)
+    if latest is None:
         raise ValueError(f"W&B artifact '{name}' holds no learnable_prompts_epochN.pt ({[p.name for p in folder.iterdir()]}); "
                          "pass a prompts artifact logged by `tipsomaly fit`.")
-    return files[-1]
+    return latest

@@ -7,19 +7,18 @@ test_results.csv / prompts/*.pt first; a W&B failure here is reported and leaves
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
 import yaml
 
+from lightning_modules.tipsomaly.prompt_checkpoint import latest_prompt_file  # helper B: the one finder (re-exported)
 from lightning_modules.callbacks.wandb_guard import WandbGuard, results_folder, wandb_run
 
 RESULTS_KEY = "test/results_table"
 CONFIG_KEY = "cli_config"
 PROMPT_ARTIFACT_TYPE = "prompts"
-_EPOCH = re.compile(r"learnable_prompts_epoch(\d+)\.pt$")
 
 
 def result_scalars(table: pd.DataFrame, prefix: str = "test") -> dict[str, float]:
@@ -32,12 +31,6 @@ def result_scalars(table: pd.DataFrame, prefix: str = "test") -> dict[str, float
                 continue
             scalars[f"{prefix}/{row['dataset']}/{row['class']}/{column}"] = float(value)
     return scalars
-
-
-def latest_prompt_file(prompts_dir: str | Path) -> Path | None:
-    """The ``learnable_prompts_epochN.pt`` with the largest N in ``prompts_dir`` (None when there is none)."""
-    files = [(int(m.group(1)), p) for p in Path(prompts_dir).glob("learnable_prompts_epoch*.pt") if (m := _EPOCH.search(p.name))]
-    return max(files)[1] if files else None
 
 
 class WandbResults(L.Callback):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +108,18 @@ def save_prompt_checkpoint(path: str | os.PathLike, ckpt: PromptCheckpoint) -> N
         payload["deep"] = _plain(ckpt.deep)
     with atomic_path(path) as temporary:  # a reader sees the old file or the complete new one (mode 0644)
         torch.save(payload, temporary)
+
+
+PROMPT_FILE = re.compile(r"^learnable_prompts_epoch(\d+)\.pt$")
+
+
+def latest_prompt_file(folder: str | os.PathLike) -> Path | None:
+    """The `learnable_prompts_epochN.pt` in `folder` with the largest N as a number (epoch10 after epoch3), or None.
+
+    The one finder of a run's (or a downloaded artifact's) latest prompts: a text sort would pick epoch3."""
+    folder = Path(folder)
+    found = [(int(m.group(1)), path) for path in folder.glob("learnable_prompts_epoch*.pt") if (m := PROMPT_FILE.match(path.name))]
+    return max(found)[1] if found else None
 
 
 def _forbidden_globals(path: Path) -> list[str]:
