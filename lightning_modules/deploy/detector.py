@@ -26,6 +26,7 @@ from datamodules.class_names import prompt_class_name
 from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
 from lightning_modules.tipsomaly.provenance import backbone_identity
 from lightning_modules.tipsomaly.settings import TipsomalySettings
+from lightning_modules.tipsomaly.text_feature_cache import TextFeatureCache
 from lightning_modules.tipsomaly.torch_model import TipsomalyModel
 
 from .image_input import ModelInput, prepare
@@ -117,6 +118,7 @@ class Detector:
         class_name: str | None = None,
         device: str | torch.device = "cpu",
         batch_size: int = 8,
+        text_cache: TextFeatureCache | bool = True,
         **settings,
     ) -> "Detector":
         """A detector from a prompt file (ours or the reference's; None = fixed prompts only).
@@ -125,6 +127,8 @@ class Detector:
         the thresholds when not given. settings: fields of `TipsomalySettings` (image_size, resize,
         fixed_prompts, image_token, local_to_global, decoupled, sigma); image_size, resize and fixed_prompts
         default to the prompt file's (else 518, "reference", "industrial"), the rest to the paper's.
+        text_cache: keep fixed-prompt embeddings across runs (True: the user's cache folder, see
+        text_feature_cache.py; False: encode them in every run; or a TextFeatureCache).
         """
         if backbone is None:
             raise ValueError("detector.py: give backbone=TipsSpec(name=..., checkpoint_dir=...) (or explicit paths); tipsomaly never downloads weights")
@@ -158,7 +162,8 @@ class Detector:
             )
         else:
             defaults["prompt_method"] = "none"
-        model = TipsomalyModel(tips, TipsomalySettings(**{**defaults, **given})).to(device)
+        cache = TextFeatureCache.default() if text_cache is True else (text_cache or None)
+        model = TipsomalyModel(tips, TipsomalySettings(**{**defaults, **given}), text_cache=cache).to(device)
         if checkpoint is not None:
             model.prompts.load_checkpoint(checkpoint, str(prompt_file))
             model.prompts_changed()

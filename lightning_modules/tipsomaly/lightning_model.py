@@ -27,6 +27,7 @@ from .prompt_checkpoint import PromptCheckpoint, load_prompt_checkpoint
 from .provenance import backbone_identity
 from .step_output import EvaluationOutput
 from .settings import TipsomalySettings
+from .text_feature_cache import text_cache_for
 from .torch_model import TipsomalyModel, TipsomalyOutput
 
 BACKBONE_PREFIX = "model.tips."
@@ -56,7 +57,9 @@ class Tipsomaly(L.LightningModule):
         lr, betas: Adam settings for the prompt vectors.
         feature_cache: "memory" (default), "disk" or "off": reuse an image's frozen visual features across
             epochs (memory: training only, freed when training ends; disk: also evaluation, shared by runs
-            that name the same feature_cache_dir). feature_cache_max_mb: the memory mode's bound.
+            that name the same feature_cache_dir). feature_cache_max_mb: the memory mode's bound. Fixed-prompt
+            text embeddings are kept across runs too (not "off"): in feature_cache_dir/text_features for "disk",
+            else in $TIPSOMALY_CACHE_DIR (default ~/.cache/tipsomaly)/text_features.
         exact_pixel_metrics: keep every pixel and sort (small sets) instead of streaming histograms.
         aupro: "mvtec" (default) or "reference" (the paper code's definition).
         compile_image_tower: `torch.compile` the image tower when a Trainer sets the module up (in each
@@ -99,7 +102,7 @@ class Tipsomaly(L.LightningModule):
         self.hparams["backbone"] = dataclasses.asdict(self.backbone_spec)
         tips = self.backbone_spec.load()
         cache = FeatureCache(feature_cache, feature_cache_dir, file_identity(tips.files.vision), feature_cache_max_mb)
-        self.model = TipsomalyModel(tips, self.settings, feature_cache=cache)
+        self.model = TipsomalyModel(tips, self.settings, feature_cache=cache, text_cache=text_cache_for(feature_cache, feature_cache_dir))
         if prompt_checkpoint is not None:
             self.load_prompts(prompt_checkpoint)
         self._evaluation: dict[str, ClassMetrics] = {}  # a plain dict: metrics are not part of the checkpoint

@@ -24,6 +24,7 @@ from .provenance import model_provenance
 from .scorer import IMAGE_TOKENS, AnomalyScorer, ScorerOutput
 from .scoring import normalize_text, normalize_visual, state_probabilities, upsample_probabilities
 from .settings import TipsomalySettings
+from .text_feature_cache import TextFeatureCache
 from .text_features import TextFeatureBank
 
 TipsomalyOutput = ScorerOutput  # pred_score, score_first, score_second, anomaly_map, max_pixel_score, patch_probabilities
@@ -68,9 +69,16 @@ class TipsomalyModel(nn.Module):
     - `prompt_method="none"` has no learnable prompts: the fixed features do everything.
     """
 
-    def __init__(self, tips: TipsModel, settings: TipsomalySettings | None = None, feature_cache: FeatureCache | None = None, **changes):
+    def __init__(
+        self,
+        tips: TipsModel,
+        settings: TipsomalySettings | None = None,
+        feature_cache: FeatureCache | None = None,
+        text_cache: TextFeatureCache | None = None,
+        **changes,
+    ):
         """settings: what the model scores with (default: the paper's); `changes` replace single fields of it,
-        e.g. `TipsomalyModel(tips, prompt_method="none")`."""
+        e.g. `TipsomalyModel(tips, prompt_method="none")`. text_cache: fixed-prompt embeddings kept across runs."""
         super().__init__()
         settings = (settings or TipsomalySettings()).replace(**changes)
         self.settings = settings
@@ -82,7 +90,7 @@ class TipsomalyModel(nn.Module):
         # False until prompts are trained or loaded: random prompts must not score anything.
         self.register_buffer("prompts_learned", torch.tensor(False))
         self.decoupled = settings.decoupled
-        self.text_bank = TextFeatureBank(tips, self.prompts, settings.fixed_prompts)
+        self.text_bank = TextFeatureBank(tips, self.prompts, settings.fixed_prompts, text_cache)
         self.scorer = AnomalyScorer(tips.temperature, settings.image_token, settings.local_to_global, settings.sigma)
         self.feature_cache = feature_cache or FeatureCache("off")
         # loading a state dict replaces the prompt vectors in place: cached learned features are stale then
