@@ -25,7 +25,7 @@ def check_image_batch(images, where: str = "images", error: type[Exception] = Va
     if shape is None or not hasattr(images, "dtype"):
         raise error(f"{where}: images must be a float tensor [B, 3, H, W] in [0, 1], got {type(images).__name__}")
     if len(shape) != 4 or shape[1] != 3:
-        raise error(f"{where}: images must be a float tensor [B, 3, H, W] in [0, 1], got {tuple(shape)}; add a batch dimension or convert to RGB")
+        raise error(f"{where}: images must be [B, 3, H, W], got shape {tuple(shape)}; give float values in [0, 1], with a batch dimension, in RGB")
     tensor = images if isinstance(images, torch.Tensor) else torch.as_tensor(images)
     if not tensor.is_floating_point():
         raise error(f"{where}: images are {images.dtype}, expected float in [0, 1]; convert with images.float() / 255")

@@ -9,7 +9,11 @@ from lightning_modules.tipsomaly.feature_cache import FeatureCache, compute_prec
 
 
 def _counting_model(tiny_tips, cache):
-    model = TipsomalyModel(tiny_tips("mlp"), feature_cache=cache)
+    from lightning_modules.tips import load_tips
+    from tests.conftest import tiny_files
+
+    # its own backbone: the counting wrapper must not leak into the session's shared tiny_tips("mlp")
+    model = TipsomalyModel(load_tips(**tiny_files("mlp")), feature_cache=cache)
     calls = []
     original = model.tips.encode_image
     model.tips.encode_image = lambda images, **options: calls.append(images.shape[0]) or original(images, **options)

@@ -74,8 +74,10 @@ def check_device(device: str) -> str:
 
 
 def check_image_size(size: int | None) -> None:
-    if size is not None and (size < 14 or size % 14):
-        raise ValueError(f"--image_size {size}: expected a positive multiple of the patch size 14 (e.g. 518); omit it to use the prompt file's")
+    from lightning_modules.tips.vision_tower import PATCH_SIZE
+
+    if size is not None and (size < PATCH_SIZE or size % PATCH_SIZE):
+        raise ValueError(f"--image_size {size}: expected a positive multiple of the patch size {PATCH_SIZE} (e.g. 518); omit it to use the prompt file's")
 
 
 def load_detector(args: argparse.Namespace, class_name: str | None, thresholds=None):
