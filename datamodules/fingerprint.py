@@ -1,4 +1,5 @@
-"""Identities for cache keys: content fingerprints of input tensors, and files by path, size and modification time."""
+"""Identities for cache keys and provenance: content fingerprints of input tensors and of weight files, and files by
+path, size and modification time."""
 
 from __future__ import annotations
 
@@ -25,3 +26,22 @@ def file_identity(path: str | os.PathLike) -> str:
     """`<absolute path>:<size>:<modification time ns>`: a changed or replaced file gets another identity."""
     stat = os.stat(path)
     return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+WEIGHTS_SAMPLE_BYTES = 1 << 20  # per file end: a fingerprint that survives a copy, without reading a gigabyte
+
+
+def weights_fingerprint(paths) -> str:
+    """sha256 over each file's size and its first and last MiB, in the order given: equal for a copied or moved
+    file (so thresholds and prompt files travel with the weights), different for another checkpoint (whose
+    sizes or tensors differ). A few MiB read per backbone, once per loaded model."""
+    digest = hashlib.sha256()
+    for path in paths:
+        size = os.path.getsize(path)
+        digest.update(f"{size}|".encode())
+        with open(path, "rb") as f:
+            digest.update(f.read(WEIGHTS_SAMPLE_BYTES))
+            if size > WEIGHTS_SAMPLE_BYTES:
+                f.seek(max(WEIGHTS_SAMPLE_BYTES, size - WEIGHTS_SAMPLE_BYTES))
+                digest.update(f.read(WEIGHTS_SAMPLE_BYTES))
+    return digest.hexdigest()

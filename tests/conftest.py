@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,8 @@ import torch
 from PIL import Image
 
 TIPS_DATA = Path(__file__).parent / "data" / "tips"
+# helper B: the fixed-prompt text cache (text_feature_cache.py) of the test session, never the user's ~/.cache
+os.environ.setdefault("TIPSOMALY_CACHE_DIR", tempfile.mkdtemp(prefix="tipsomaly-test-cache-"))
 HEADS = 4  # the tiny fixtures fit no official preset, so their head count is given
 
 

@@ -155,7 +155,7 @@ class TipsomalyCLI(LightningCLI):
         resume = resumes_in(folder, subcommand, config.get("ckpt_path"))
         threshold = None
         if config.get("thresholds"):  # checked against the model before the folder is claimed or cleared
-            threshold = check_thresholds(config.thresholds, self.model, self.datamodule).image_threshold
+            threshold = check_thresholds(config.thresholds, self.model, self.datamodule, config.get("ckpt_path")).image_threshold
         prepare(folder, subcommand, overwrite=config.overwrite, resume=resume)
         _STATE["claimed"] = folder
         if resume:

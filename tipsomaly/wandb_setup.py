@@ -273,7 +273,7 @@ def prompt_file_from_artifact(name: str, download_root: str | os.PathLike, api=N
     ``learnable_prompts_epochN.pt`` in it, by epoch number (epoch10 after epoch3); needs W&B online.
 
     An alias (``:latest``) is resolved to the version the server returns, so the folder names what was fetched."""
-    from lightning_modules.callbacks.wandb_results import latest_prompt_file
+    from lightning_modules.tipsomaly.prompt_checkpoint import latest_prompt_file
 
     if api is None:
         if configure_wandb() != "online":

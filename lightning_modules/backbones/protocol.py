@@ -15,13 +15,14 @@ speaks to one interface.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
+
+from datamodules.fingerprint import weights_fingerprint
 
 from .errors import BackboneError
 
@@ -88,12 +89,8 @@ def weight_dtype(backbone: nn.Module) -> torch.dtype:
 
 
 def files_fingerprint(paths) -> str:
-    """sha256 over each file's absolute path, size and modification time: a replaced or changed file changes it."""
-    digest = hashlib.sha256()
-    for path in sorted(str(p) for p in paths):
-        stat = os.stat(path)
-        digest.update(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+    """The weights' content fingerprint (`datamodules.fingerprint.weights_fingerprint`), files in name order."""
+    return weights_fingerprint(sorted((str(p) for p in paths), key=os.path.basename))
 
 
 def identity_of(backbone) -> dict:

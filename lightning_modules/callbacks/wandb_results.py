@@ -7,7 +7,6 @@ test_results.csv / prompts/*.pt first; a W&B failure here is reported and leaves
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import lightning as L
@@ -16,11 +15,11 @@ import yaml
 
 from lightning_modules.callbacks.run_folder import RunFolder, WritesToRunFolder
 from lightning_modules.callbacks.wandb_guard import WandbGuard, wandb_run
+from lightning_modules.tipsomaly.prompt_checkpoint import latest_prompt_file
 
 RESULTS_KEY = "test/results_table"
 CONFIG_KEY = "cli_config"
 PROMPT_ARTIFACT_TYPE = "prompts"
-_EPOCH = re.compile(r"learnable_prompts_epoch(\d+)\.pt$")
 
 
 def result_scalars(table: pd.DataFrame, prefix: str = "test") -> dict[str, float]:
@@ -33,12 +32,6 @@ def result_scalars(table: pd.DataFrame, prefix: str = "test") -> dict[str, float
                 continue
             scalars[f"{prefix}/{row['dataset']}/{row['class']}/{column}"] = float(value)
     return scalars
-
-
-def latest_prompt_file(prompts_dir: str | Path) -> Path | None:
-    """The ``learnable_prompts_epochN.pt`` with the largest N in ``prompts_dir`` (None when there is none)."""
-    files = [(int(m.group(1)), p) for p in Path(prompts_dir).glob("learnable_prompts_epoch*.pt") if (m := _EPOCH.search(p.name))]
-    return max(files)[1] if files else None
 
 
 class WandbResults(WritesToRunFolder, L.Callback):

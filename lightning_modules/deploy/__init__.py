@@ -3,13 +3,12 @@
 from .calibration import calibrate_labelled, calibrate_normal
 from .detector import Detection, Detector
 from .image_input import ImageInputError
-from .thresholds import Provenance, Thresholds, ThresholdsError, load_thresholds, save_thresholds
+from .thresholds import Thresholds, ThresholdsError, load_thresholds, save_thresholds
 
 __all__ = [
     "Detection",
     "Detector",
     "ImageInputError",
-    "Provenance",
     "Thresholds",
     "ThresholdsError",
     "calibrate_labelled",

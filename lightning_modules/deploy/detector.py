@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,14 +21,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from lightning_modules.tips import TipsModel, TipsSpec
-from lightning_modules.backbones import BackboneSpec, SiglipSpec, load_backbone, patch_size_of
-from lightning_modules.tipsomaly.fixed_prompts import resolve_ensemble
+from datamodules.class_names import prompt_class_name
+from lightning_modules.backbones import BackboneSpec, SiglipSpec, identity_of, load_backbone, patch_size_of
 from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
+from lightning_modules.tipsomaly.settings import TipsomalySettings
+from lightning_modules.tipsomaly.text_feature_cache import TextFeatureCache
 from lightning_modules.tipsomaly.torch_model import TipsomalyModel
 
 from .image_input import ModelInput, prepare
 from .overlay import overlay as make_overlay
-from .thresholds import Provenance, Thresholds, ThresholdsError, check_provenance, file_sha256, load_thresholds
+from .thresholds import Thresholds, ThresholdsError, check_provenance, load_thresholds
 
 PAPER_IMAGE_SIZE = 518
 
@@ -54,15 +55,6 @@ class Detection:
     class_name: str = ""
 
 
-def backbone_label(tips: TipsModel) -> str:
-    """A stable name of the backbone's weights: the official file stem (`tips_v2_oss_l14`), however it was named."""
-    if callable(getattr(tips, "identity", None)):  # a backbone that names itself (SigLIP)
-        return tips.identity()["label"]
-    if tips.files is None:
-        return "unknown"
-    return Path(tips.files.vision).name.removesuffix(".npz").removesuffix("_vision")
-
-
 def _load_backbone(backbone, device) -> TipsModel:
     if isinstance(backbone, torch.nn.Module):  # a loaded TipsModel or another backbone (lightning_modules/backbones)
         return backbone.to(device)
@@ -75,30 +67,40 @@ class Detector:
     """A Tipsomaly model fixed to one product (class name) for single images and folders; no gradients, eval mode.
 
     Build it with `Detector.load`; call it on one image (-> `Detection`) or a list (-> list of `Detection`).
+    The model's settings (`model.settings`) give the input size and prompt family; `provenance` is the model's own.
     """
 
-    def __init__(
-        self,
-        model: TipsomalyModel,
-        class_name: str,
-        image_size: int,
-        provenance: Provenance,
-        thresholds: Thresholds | None = None,
-        fixed_prompts: str = "industrial",
-        batch_size: int = 8,
-    ):
-        patch = patch_size_of(model.tips)  # the backbone's (TIPS 14, SigLIP 16)
-        if image_size % patch:
-            raise ValueError(f"detector.py: image_size must be a multiple of {patch}, got {image_size}; e.g. {round(image_size / patch) * patch}")
+    def __init__(self, model: TipsomalyModel, class_name: str, thresholds: Thresholds | None = None, batch_size: int = 8):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"detector.py: batch_size={batch_size!r}; expected an integer >= 1 (images scored at a time), e.g. 8")
+        if not isinstance(class_name, str) or not class_name.strip():
+            raise ValueError(f"detector.py: class_name={class_name!r}; expected the product's name, e.g. 'bottle'")
+        if model.settings.image_size is None:
+            raise ValueError("detector.py: the model's settings leave image_size open; give TipsomalySettings(image_size=...)")
         self.model = model.eval()
         self.class_name = class_name
-        self.image_size = image_size
-        self.provenance = provenance
-        self.fixed_prompts = fixed_prompts
         self.batch_size = batch_size
         self.thresholds = None
         if thresholds is not None:
             self.set_thresholds(thresholds)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.model.settings.image_size)
+
+    @property
+    def fixed_prompts(self) -> str:
+        return self.model.settings.fixed_prompts
+
+    @property
+    def prompt_name(self) -> str:
+        """The class as the sentences say it (`metal_nut` -> `metal nut`, the datasets' default rule)."""
+        return prompt_class_name("", self.class_name)
+
+    @property
+    def provenance(self) -> dict:
+        """What scores (`TipsomalyModel.provenance`): compared with any thresholds given."""
+        return self.model.provenance()
 
     @property
     def device(self) -> torch.device:
@@ -111,66 +113,69 @@ class Detector:
         thresholds: str | os.PathLike | Thresholds | None = None,
         backbone: TipsSpec | dict | TipsModel | None = None,
         class_name: str | None = None,
-        image_size: int | None = None,
-        fixed_prompts: str | None = None,
-        image_token: str = "first",
-        local_to_global: bool = True,
-        decoupled: bool = True,
-        sigma: float = 4.0,
         device: str | torch.device = "cpu",
         batch_size: int = 8,
+        text_cache: TextFeatureCache | bool = True,
+        **settings,
     ) -> "Detector":
         """A detector from a prompt file (ours or the reference's; None = fixed prompts only).
 
         class_name: the product's name as the prompts say it ("metal_nut" or "metal nut"); taken from
-        the thresholds when not given. image_size and fixed_prompts default to the prompt file's
-        settings (else 518 and "industrial"). The scoring options are the model's (paper defaults).
+        the thresholds when not given. settings: fields of `TipsomalySettings` (image_size, resize,
+        fixed_prompts, image_token, local_to_global, decoupled, sigma); image_size, resize and fixed_prompts
+        default to the prompt file's (else 518, "reference", "industrial"), the rest to the paper's.
+        text_cache: keep fixed-prompt embeddings across runs (True: the user's cache folder, see
+        text_feature_cache.py; False: encode them in every run; or a TextFeatureCache).
         """
         if backbone is None:
             raise ValueError("detector.py: give backbone=TipsSpec(name=..., checkpoint_dir=...) (or explicit paths); tipsomaly never downloads weights")
+        unknown = sorted(set(settings) - set(TipsomalySettings.fields()))
+        if unknown:
+            raise ValueError(f"detector.py: unknown setting(s) {unknown}; give fields of TipsomalySettings: {', '.join(TipsomalySettings.fields())}")
+        if "image_size" in settings and settings["image_size"] is not None:
+            size = settings["image_size"]
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"detector.py: image_size={size!r}; expected a positive multiple of the backbone's patch size (e.g. 518 for TIPS), or None for the prompt file's")
         loaded = load_thresholds(thresholds) if isinstance(thresholds, (str, os.PathLike)) else thresholds
         class_name = class_name or (loaded.class_name if loaded is not None else None)
         if not class_name:
             raise ValueError("detector.py: give class_name (the product, e.g. 'bottle'), or thresholds that name it")
         tips = _load_backbone(backbone, device)
-        checkpoint, settings = None, {}
+        patch = patch_size_of(tips)  # the backbone's (TIPS 14, SigLIP 16)
+        if settings.get("image_size") is not None and settings["image_size"] % patch:
+            size = settings["image_size"]
+            raise ValueError(f"detector.py: image_size={size}; expected a multiple of the patch size {patch} of this backbone, e.g. {max(1, round(size / patch)) * patch}")
+        checkpoint, recorded = None, {}
         if prompt_file is not None:
-            checkpoint = load_prompt_checkpoint(prompt_file, expected_width=tips.text_width)
-            settings = checkpoint.settings
-        image_size = int(image_size or settings.get("image_size") or PAPER_IMAGE_SIZE)
-        fixed_prompts = fixed_prompts or settings.get("fixed_prompts") or "industrial"
-        resolve_ensemble(fixed_prompts)
-        deep = checkpoint.deep if checkpoint is not None else None
-        model = TipsomalyModel(
-            tips,
-            fixed_prompts=fixed_prompts,
-            prompt_method=(settings.get("prompt_method") or "concat") if checkpoint is not None else "none",
-            n_prompt=checkpoint.n_prompt if checkpoint is not None else 8,
-            n_deep=int(deep.shape[1]) if deep is not None else 0,
-            d_deep=int(deep.shape[0]) if deep is not None else 0,
-            image_token=image_token,
-            local_to_global=local_to_global,
-            decoupled=decoupled,
-            sigma=sigma,
-        ).to(device)
+            checkpoint = load_prompt_checkpoint(prompt_file, expected_width=tips.text_width, backbone=identity_of(tips))
+            recorded = checkpoint.settings
+        given = {key: value for key, value in settings.items() if value is not None}
+        defaults = {
+            "image_size": int(recorded.get("image_size") or PAPER_IMAGE_SIZE),
+            "resize": recorded.get("resize") or "reference",
+            "fixed_prompts": recorded.get("fixed_prompts") or "industrial",
+        }
+        if checkpoint is not None:
+            deep = checkpoint.deep
+            defaults.update(
+                prompt_method=recorded.get("prompt_method") or "concat", n_prompt=checkpoint.n_prompt,
+                n_deep=int(deep.shape[1]) if deep is not None else 0, d_deep=int(deep.shape[0]) if deep is not None else 0,
+            )
+        else:
+            defaults["prompt_method"] = "none"
+        cache = TextFeatureCache.default() if text_cache is True else (text_cache or None)
+        model = TipsomalyModel(tips, TipsomalySettings(**{**defaults, **given}), text_cache=cache).to(device)
         if checkpoint is not None:
             model.prompts.load_checkpoint(checkpoint, str(prompt_file))
             model.prompts_changed()
-        provenance = Provenance(
-            backbone=backbone_label(tips),
-            image_size=image_size,
-            prompt_file=Path(prompt_file).name if prompt_file is not None else "",
-            prompt_sha256=file_sha256(prompt_file) if prompt_file is not None else "",
-            scoring=scoring_settings(fixed_prompts, image_token, local_to_global, decoupled, sigma),
-        )
-        return cls(model, class_name, image_size, provenance, loaded, fixed_prompts, batch_size)
+        return cls(model, class_name, loaded, batch_size)
 
     def set_thresholds(self, thresholds: Thresholds | str | os.PathLike) -> None:
         """Use these thresholds; refused when they belong to another backbone, size, prompt file, scoring or class."""
         where = str(thresholds) if isinstance(thresholds, (str, os.PathLike)) else "thresholds"
         if isinstance(thresholds, (str, os.PathLike)):
             thresholds = load_thresholds(thresholds)
-        check_provenance(thresholds, self.provenance, where)
+        check_provenance(thresholds, self.provenance, where)  # the one rule: provenance.compare_provenance
         if class_words(thresholds.class_name) != class_words(self.class_name):
             raise ThresholdsError(
                 f"{where}: thresholds are for class {thresholds.class_name!r} but the detector inspects {self.class_name!r}; "
@@ -181,10 +186,14 @@ class Detector:
     # -- inference ------------------------------------------------------------------------------
     @torch.no_grad()
     def score_inputs(self, inputs: Sequence[ModelInput]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pred_score [B], anomaly_map [B, S, S]) on the CPU, float32, for prepared inputs."""
+        """(pred_score [B], anomaly_map [B, S, S]) on the CPU, float32, for prepared inputs.
+
+        The model's forward checks the images (the one image contract); a NaN score is refused, never decided on."""
         images = torch.stack([item.image for item in inputs]).to(self.device)
-        out = self.model(images, [self.class_name] * len(inputs), fixed_prompts=self.fixed_prompts)
-        return out.pred_score.float().cpu(), out.anomaly_map.float().cpu()
+        out = self.model(images, [self.prompt_name] * len(inputs), fixed_prompts=self.fixed_prompts)
+        scores, maps = out.pred_score.float().cpu(), out.anomaly_map.float().cpu()
+        check_finite_scores(scores, maps, [item.path or f"image {i}" for i, item in enumerate(inputs)], "detector.py")
+        return scores, maps
 
     def _detection(self, item: ModelInput, score: float, square_map: torch.Tensor, overlay: bool) -> Detection:
         full = F.interpolate(square_map[None, None], size=item.size, mode="bilinear", align_corners=False)[0, 0]
@@ -214,12 +223,8 @@ def class_words(name: str) -> str:
     return name.replace("_", " ").replace("-", " ").strip().lower()
 
 
-def scoring_settings(fixed_prompts: str, image_token: str, local_to_global: bool, decoupled: bool, sigma: float) -> dict:
-    """The settings that change a score's scale, as stored with thresholds and checked against a detector."""
-    return {
-        "fixed_prompts": fixed_prompts,
-        "image_token": image_token,
-        "local_to_global": bool(local_to_global),
-        "decoupled": bool(decoupled),
-        "sigma": float(sigma),
-    }
+def check_finite_scores(scores: torch.Tensor, maps: torch.Tensor, names: list[str], where: str) -> None:
+    """A NaN or infinite score or map is never a decision (`nan >= t` is False: "normal"): refuse it, naming the images."""
+    bad = [name for name, score, m in zip(names, scores, maps) if not (torch.isfinite(score) and torch.isfinite(m).all())]
+    if bad:
+        raise ValueError(f"{where}: the model gave NaN or infinite scores for {bad}; no decision is made on them. Check the model's prompt and backbone files")

@@ -22,7 +22,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from datamodules.atomic_files import atomic_path
+from datamodules.class_names import prompt_class_name
 from lightning_modules.backbones.protocol import patch_size_of
+from lightning_modules.image_contract import check_image_batch
 from lightning_modules.tips.vision_tower import PATCH_SIZE, TipsVisionTower
 from lightning_modules.tipsomaly.scorer import AnomalyScorer
 from lightning_modules.tipsomaly.torch_model import TipsomalyModel
@@ -81,8 +84,8 @@ class ExportableTipsomaly(nn.Module):
         self.image_size = image_size
         own = getattr(model.tips, "exportable_image_tower", None)  # a non-TIPS backbone brings its own (SigLIP)
         self.tower = own(image_size) if own is not None else ExportableImageTower(model.tips.vision, image_size)
-        with torch.no_grad():
-            image_text, pixel_text = model.text_features(self.class_names, fixed_prompts)
+        with torch.no_grad():  # the classes as the sentences say them, as the Detector does (`metal_nut` -> `metal nut`)
+            image_text, pixel_text = model.text_features([prompt_class_name("", name) for name in self.class_names], fixed_prompts)
         self.register_buffer("image_text", image_text.detach().float().cpu().clone())
         self.register_buffer("pixel_text", pixel_text.detach().float().cpu().clone())
         scorer = model.scorer
@@ -110,10 +113,11 @@ def export_onnx(
 ) -> Path:
     """Write the image side of `model` for `class_names` at S = image_size to `path` (.onnx); returns the path.
 
-    metadata: plain values stored with the model (backbone, prompt file hash, ...) next to the class
-    names and image size, read back by `OnnxDetector`.
+    metadata: plain values stored with the model next to the class names, the image size and the model's
+    provenance (`model.provenance()` at this size), read back by `OnnxDetector`. Written whole or not at all.
     """
     path = Path(path)
+    provenance = model.provenance(image_size=image_size)
     exportable = ExportableTipsomaly(model.cpu().float(), class_names, image_size, fixed_prompts).eval()
     # warm the Gaussian blur's matrix cache outside the trace, so the trace finds real tensors there
     example = torch.rand(2, 3, image_size, image_size)
@@ -132,9 +136,10 @@ def export_onnx(
             exportable, args, dynamo=True, dynamic_shapes=dynamic_shapes, input_names=input_names,
             output_names=["pred_score", "anomaly_map"], opset_version=OPSET, optimize=True, verbose=False,
         )
-    info = {"class_names": list(class_names), "image_size": image_size, "inputs": input_names, **(metadata or {})}
+    info = {"class_names": list(class_names), "image_size": image_size, "inputs": input_names, "provenance": provenance, **(metadata or {})}
     program.model.metadata_props[METADATA_KEY] = json.dumps(info)
-    program.save(str(path))
+    with atomic_path(path) as temporary:
+        program.save(str(temporary))
     return path
 
 
@@ -158,7 +163,11 @@ class OnnxDetector:
         if not self.path.is_file():
             raise ExportError(f"no exported model at '{self.path}'; write one with `tipsomaly export --format onnx`")
         options = ort.SessionOptions()
-        self.session = ort.InferenceSession(str(self.path), options, providers=providers or ["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers or ["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own InvalidProtobuf, Fail, ... classes
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ExportError(f"{self.path}: not a readable ONNX model ({first[:200]}); the file is truncated or not ONNX. Export it again with `tipsomaly export --format onnx`") from None
         meta = self.session.get_modelmeta().custom_metadata_map
         if METADATA_KEY not in meta:
             raise ExportError(f"{self.path}: no '{METADATA_KEY}' metadata; it was not written by tipsomaly's export_onnx, export it again")
@@ -168,11 +177,11 @@ class OnnxDetector:
 
     def check_thresholds(self, thresholds) -> None:
         """Refuse thresholds (a `Thresholds`) calibrated for another backbone, size, prompt file, scoring or class."""
-        from .thresholds import Provenance, ThresholdsError, check_provenance
+        from .thresholds import ThresholdsError, check_provenance
 
-        if "provenance" not in self.info:
+        if not isinstance(self.info.get("provenance"), dict):
             raise ThresholdsError(f"{self.path}: exported without provenance, so thresholds cannot be checked against it; export with `tipsomaly export`")
-        check_provenance(thresholds, Provenance(**self.info["provenance"]), str(self.path))
+        check_provenance(thresholds, self.info["provenance"], str(self.path))
         self.class_indices([thresholds.class_name])
 
     def class_indices(self, class_names: list[str]) -> np.ndarray:
@@ -189,6 +198,7 @@ class OnnxDetector:
         size = self.image_size
         if images.ndim != 4 or images.shape[1:] != (3, size, size):
             raise ExportError(f"{self.path}: images must be [B, 3, {size}, {size}] float32 in [0, 1], got {images.shape}; resize to the exported size")
+        check_image_batch(images, str(self.path), ExportError)  # what the model's own forward refuses
         batch = images.shape[0]
         if class_names is None:
             if len(self.class_names) != 1:
@@ -204,4 +214,7 @@ class OnnxDetector:
         if "class_index" in self.info["inputs"]:
             feeds["class_index"] = indices
         score, maps = self.session.run(["pred_score", "anomaly_map"], feeds)
+        bad = [i for i in range(batch) if not (np.isfinite(score[i]) and np.isfinite(maps[i]).all())]
+        if bad:
+            raise ExportError(f"{self.path}: NaN or infinite scores for images {bad}; no decision is made on them. Export the model again")
         return score, maps

@@ -21,41 +21,26 @@ guarantee as the image score.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
+from datamodules.atomic_files import write_text_atomic
 from lightning_modules.metrics.curves import counts_from_scores
+from lightning_modules.tipsomaly.provenance import compare_provenance
 
 FORMAT = "tipsomaly.thresholds"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the provenance is the model's own dict (`model.provenance()`)
 METHODS = ("normal_quantile", "f1_max")
 
 
 class ThresholdsError(ValueError):
     """A thresholds file that cannot be used as given; the message names the file, the mismatch and the fix."""
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What thresholds were computed with; a detector refuses thresholds whose provenance differs from its own.
-
-    backbone: the TIPS checkpoint's label (`TipsSpec.label`); image_size: the model input side S;
-    prompt_file / prompt_sha256: the learned-prompt file's name and SHA-256 ("" for fixed prompts only);
-    scoring: the settings that change the score's scale (fixed_prompts, image_token, local_to_global, sigma).
-    """
-
-    backbone: str
-    image_size: int
-    prompt_file: str
-    prompt_sha256: str
-    scoring: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,7 +61,7 @@ class Thresholds:
     n_images: int
     n_normal: int
     n_anomalous: int
-    provenance: Provenance
+    provenance: dict  # the scoring model's `provenance()` (lightning_modules/tipsomaly/provenance.py)
     quantile: float | None = None
     expected_fpr: float | None = None
     f1_max: float | None = None
@@ -86,15 +71,6 @@ class Thresholds:
     def is_anomalous(self, score: float | Tensor) -> bool | Tensor:
         """The decision for image scores: True (anomalous) where score >= image_threshold."""
         return score >= self.image_threshold
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes (the prompt file the thresholds belong to)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _scores(values, what: str) -> Tensor:
@@ -167,7 +143,7 @@ def _now() -> str:
 
 
 def from_normal_scores(
-    class_name: str, image_scores, map_maxima, provenance: Provenance, quantile: float = 0.99
+    class_name: str, image_scores, map_maxima, provenance: dict, quantile: float = 0.99
 ) -> Thresholds:
     """Thresholds from normal images only: image_scores [n] (`pred_score`), map_maxima [n] (each map's maximum)."""
     image_threshold, expected_fpr = quantile_threshold(image_scores, quantile, "image scores")
@@ -180,7 +156,7 @@ def from_normal_scores(
 
 
 def from_labelled_scores(
-    class_name: str, image_scores, labels, map_maxima, provenance: Provenance, quantile: float = 0.99
+    class_name: str, image_scores, labels, map_maxima, provenance: dict, quantile: float = 0.99
 ) -> Thresholds:
     """Image threshold at F1-max over a labelled set; map threshold from its normal images' map maxima at `quantile`."""
     image_threshold, f1, fpr = f1_max_threshold(image_scores, labels)
@@ -201,12 +177,9 @@ def default_thresholds_path(prompt_file: str | os.PathLike | None, class_name: s
 
 
 def save_thresholds(path: str | os.PathLike, thresholds: Thresholds) -> Path:
-    """Write readable JSON (indented, keys in a fixed order); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write readable JSON (indented, keys in a fixed order) whole or not at all; returns the path."""
     content = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(thresholds)}
-    path.write_text(json.dumps(content, indent=2) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(content, indent=2) + "\n")
 
 
 def load_thresholds(path: str | os.PathLike) -> Thresholds:
@@ -223,7 +196,9 @@ def load_thresholds(path: str | os.PathLike) -> Thresholds:
     if content.get("version") != FORMAT_VERSION:
         raise ThresholdsError(f"{path}: thresholds version {content.get('version')!r}, this code reads {FORMAT_VERSION}; calibrate again")
     try:
-        provenance = Provenance(**content.pop("provenance"))
+        provenance = content.pop("provenance")
+        if not isinstance(provenance, dict):
+            raise TypeError(f"provenance is {type(provenance).__name__}, expected the model's provenance dict")
         content = {k: v for k, v in content.items() if k not in ("format", "version")}
         thresholds = Thresholds(provenance=provenance, **content)
     except (TypeError, KeyError) as error:
@@ -231,26 +206,20 @@ def load_thresholds(path: str | os.PathLike) -> Thresholds:
     if thresholds.method not in METHODS:
         raise ThresholdsError(f"{path}: method {thresholds.method!r} is not one of {', '.join(METHODS)}; calibrate again")
     for name in ("image_threshold", "map_threshold"):
-        if not isinstance(getattr(thresholds, name), (int, float)) or not math.isfinite(getattr(thresholds, name)):
+        value = getattr(thresholds, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ThresholdsError(f"{path}: {name} is {getattr(thresholds, name)!r}, expected a finite number; calibrate again")
     return thresholds
 
 
-def check_provenance(thresholds: Thresholds, expected: Provenance, where: str) -> None:
-    """Refuse thresholds computed with another backbone, image size, prompt file or scoring: their scale differs."""
-    got = thresholds.provenance
-    for name, have, want in (
-        ("backbone", got.backbone, expected.backbone),
-        ("image size", got.image_size, expected.image_size),
-        ("prompt file", got.prompt_sha256, expected.prompt_sha256),
-    ):
-        if have != want:
-            shown = (got.prompt_file or "no prompt file", expected.prompt_file or "no prompt file") if name == "prompt file" else (have, want)
-            raise ThresholdsError(
-                f"{where}: thresholds were calibrated with {name} {shown[0]!r} but the detector uses {shown[1]!r}; "
-                "calibrate again with this model (`tipsomaly calibrate`)"
-            )
-    for key, want in expected.scoring.items():
-        have = got.scoring.get(key)
-        if have != want:
-            raise ThresholdsError(f"{where}: thresholds were calibrated with {key}={have!r} but the detector uses {key}={want!r}; calibrate again or set {key}={have!r}")
+def check_provenance(thresholds: Thresholds, expected: dict, where: str) -> None:
+    """Refuse thresholds computed by another model than `expected` (a `model.provenance()`): their scale differs.
+
+    One rule for calibrate, predict, `Detector` and `OnnxDetector`: `compare_provenance`."""
+    differences = compare_provenance(thresholds.provenance, expected)
+    if differences:
+        raise ThresholdsError(
+            f"{where}: thresholds were calibrated with another model than the one scoring now ("
+            + "; ".join(differences)
+            + "); calibrate again with this model (`tipsomaly calibrate`), or score with the model they were made with"
+        )

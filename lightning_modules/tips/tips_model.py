@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from datamodules.fingerprint import weights_fingerprint
+
+from lightning_modules.image_contract import check_image_batch, check_value_range
 
 from .checkpoint_conversion import (
     convert_vision_arrays,
@@ -69,22 +70,21 @@ class TipsModel(nn.Module):
     def identity(self) -> dict:
         """Which weights these are, for provenance and caches: {kind, label, source, revision, fingerprint}.
 
-        source: the hub id, or the files; fingerprint: a hash of the files' names, sizes and modification times
-        (a few stat calls, no reading), so a replaced or re-downloaded file is another backbone.
+        source: the hub id, or the files; fingerprint: the content fingerprint of the files this model was loaded
+        from (sizes and first and last MiB, `datamodules.fingerprint.weights_fingerprint`), read once per model:
+        a copied or moved checkpoint keeps it, another checkpoint gets another.
         """
         files = self.files
         if files is None:
             return {"kind": "tips", "label": "in-memory", "source": None, "revision": None, "fingerprint": None}
-        stamps = []
-        for path in files.paths:
-            stat = os.stat(path)
-            stamps.append(f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns}")
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = weights_fingerprint(files.paths)[:16]
         return {
             "kind": "tips",
             "label": files.label or Path(files.vision).name,
             "source": files.hub_id or ", ".join(str(Path(p).resolve()) for p in files.paths),
             "revision": files.revision,
-            "fingerprint": hashlib.sha256("|".join(stamps).encode()).hexdigest()[:16],
+            "fingerprint": self._fingerprint,
         }
 
     def encode_image(self, images: torch.Tensor, check_range: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -94,14 +94,7 @@ class TipsModel(nn.Module):
         check_range: read the values' range first (a device sync); a training or test loop over our
         datasets, whose images are in [0, 1] by construction, turns it off.
         """
-        if not isinstance(images, torch.Tensor):
-            raise TipsCheckpointError(f"images must be a float tensor [B, 3, H, W] in [0, 1], got {type(images).__name__}")
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise TipsCheckpointError(f"images must be [B, 3, H, W], got shape {tuple(images.shape)}")
-        if not images.is_floating_point():
-            raise TipsCheckpointError(
-                f"images are {images.dtype}, expected float in [0, 1]; convert with images.float() / 255"
-            )
+        check_image_batch(images, "encode_image", TipsCheckpointError, check_range=False)  # one contract (image_contract.py)
         height, width = images.shape[-2:]
         patch = self.patch_size
         if height % patch or width % patch:
@@ -111,7 +104,7 @@ class TipsModel(nn.Module):
                 f"resize to e.g. {fit(height)}x{fit(width)} (224, 448 and 518 are common)"
             )
         if check_range:
-            _check_value_range(images)
+            check_value_range(images, "encode_image", TipsCheckpointError)
         return self.vision(images.to(self.vision.cls_token.dtype))
 
     def encode_text(self, sentences: list[str] | str) -> torch.Tensor:
@@ -125,22 +118,6 @@ class TipsModel(nn.Module):
         device = self.text.token_embedding.weight.device
         length = kept_length_of(paddings)  # counted on the host, before the move: no device sync
         return self.text(ids[:, :length].to(device), paddings[:, :length].to(device), kept_length=length)
-
-
-# TIPS reads pixels in [0, 1]. A resize's overshoot of a few thousandths is harmless; 0-255 values or
-# mean/std-normalised images lie far outside and would be encoded as different, wrong images.
-VALUE_TOLERANCE = 0.01
-
-
-def _check_value_range(images: torch.Tensor) -> None:
-    if images.numel() == 0:
-        return
-    low, high = (float(v) for v in torch.aminmax(images.detach().float()))
-    if math.isnan(low) or math.isnan(high):
-        raise TipsCheckpointError("images hold NaN values; expected float values in [0, 1]. Fix: check the image loading")
-    if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE:
-        hint = "divide 0-255 images by 255" if high > 2 else "do not normalise with a mean and std; TIPS takes [0, 1]"
-        raise TipsCheckpointError(f"image values span [{low:.3g}, {high:.3g}], expected [0, 1]; {hint}")
 
 
 def load_tower_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:

@@ -1,6 +1,7 @@
 """Fixed prompts: hand-written state x template ensembles -> one normal and one abnormal text feature per class.
 
-For a class `c`, every state is filled with `c` and every template with that phrase:
+For a class's prompt words `c` (as the data names them, see `datamodules.class_names`), every state is filled
+with `c` and every template with that phrase:
 `template.format(state.format(c))`. Sentences are ordered state-major (all templates of the
 first state, then all templates of the second, ...), the order in which the reference builds
 them; the learnable prompts reuse the same sentences, so the order is part of the method.
@@ -95,15 +96,14 @@ def resolve_ensemble(ensemble: str | PromptEnsemble) -> PromptEnsemble:
     return ENSEMBLES[ensemble]
 
 
-def prompt_class_name(class_name: str) -> str:
-    """The class name as written in a sentence: `"metal_nut"` -> `"metal nut"`, `"pipe-fryum"` -> `"pipe fryum"`."""
-    return class_name.replace("_", " ").replace("-", " ")
-
-
 def prompt_sentences(ensemble: str | PromptEnsemble, class_name: str) -> tuple[list[str], list[str]]:
-    """(normal sentences, abnormal sentences) for one class, each `len(states) * len(templates)` long, state-major."""
+    """(normal sentences, abnormal sentences) for one class, each `len(states) * len(templates)` long, state-major.
+
+    class_name: the prompt words exactly as the sentences say them ("metal nut"); the data decides them
+    (`datamodules.class_names.prompt_class_name`, with the user's overrides), so nothing is rewritten here.
+    """
     prompts = resolve_ensemble(ensemble)
-    name = prompt_class_name(class_name)
+    name = class_name
 
     def sentences(states: tuple[str, ...]) -> list[str]:
         return [template.format(state.format(name)) for state in states for template in prompts.templates]
@@ -138,7 +138,7 @@ class FixedPromptFeatures:
 
     def class_feature(self, class_name: str) -> Tensor:
         """`[2, D]` float32 features of one class, encoded on first use."""
-        key = (self.ensemble, prompt_class_name(class_name))
+        key = (self.ensemble, class_name)
         if key not in self._cache:
             with torch.no_grad():
                 # One encoder call per state, as the reference batches them.

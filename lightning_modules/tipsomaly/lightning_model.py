@@ -20,11 +20,14 @@ from lightning_modules.metrics import results_table
 from lightning_modules.tips import TipsSpec
 
 from .arguments import check_arguments
+from .distributed_padding import PaddingMarks
 from .evaluation import ClassFailure, ClassMetrics, plan_of
 from .feature_cache import DEFAULT_MAX_MEMORY_MB, FeatureCache
 from .loss import classification_loss, l1_penalty, segmentation_loss
 from .prompt_checkpoint import PromptCheckpoint, load_prompt_checkpoint
 from .step_output import EvaluationOutput
+from .settings import TipsomalySettings, check_image_grid
+from .text_feature_cache import text_cache_for
 from .torch_model import TipsomalyModel, TipsomalyOutput
 
 BACKBONE_PREFIX = "model.tips."
@@ -39,6 +42,8 @@ class Tipsomaly(L.LightningModule):
             transformers / a hub id (`checkpoint_dir` or `name`; config.json's model_type picks TIPS v2 or SigLIP).
         image_size: the square input size S (a multiple of 14; 518 in the paper). The data decides it: the
             command line links it to `data.image_size`; when given, batches of another size are refused.
+        resize: how the data brought images to S x S ("reference" or "letterbox"; linked from `data.resize`):
+            recorded in the provenance, since thresholds calibrated under one resize do not hold under another.
         fixed_prompts: default prompt ensemble ("industrial", "medical", "object_agnostic"); each batch
             carries its set's own family, which wins.
         prompt_method: "concat" (default), "sumate", "entire_learnable", or "none" (fixed prompts only).
@@ -53,7 +58,9 @@ class Tipsomaly(L.LightningModule):
         lr, betas: Adam settings for the prompt vectors.
         feature_cache: "memory" (default), "disk" or "off": reuse an image's frozen visual features across
             epochs (memory: training only, freed when training ends; disk: also evaluation, shared by runs
-            that name the same feature_cache_dir). feature_cache_max_mb: the memory mode's bound.
+            that name the same feature_cache_dir). feature_cache_max_mb: the memory mode's bound. Fixed-prompt
+            text embeddings are kept across runs too (not "off"): in feature_cache_dir/text_features for "disk",
+            else in $TIPSOMALY_CACHE_DIR (default ~/.cache/tipsomaly)/text_features.
         exact_pixel_metrics: keep every pixel and sort (small sets) instead of streaming histograms.
         aupro: "mvtec" (default) or "reference" (the paper code's definition).
         compile_image_tower: `torch.compile` the image tower when a Trainer sets the module up (in each
@@ -65,6 +72,7 @@ class Tipsomaly(L.LightningModule):
         self,
         backbone: BackboneSpec | TipsSpec | SiglipSpec | dict,
         image_size: int | None = None,
+        resize: str = "reference",
         fixed_prompts: str = "industrial",
         prompt_method: str = "concat",
         n_prompt: int = 8,
@@ -88,37 +96,21 @@ class Tipsomaly(L.LightningModule):
     ):
         super().__init__()
         spec = backbone_spec(backbone)  # TIPS or SigLIP, the kind read from the files (config.json)
-        check_arguments(
-            image_size=image_size, fixed_prompts=fixed_prompts, prompt_method=prompt_method, n_prompt=n_prompt,
-            n_deep=n_deep, d_deep=d_deep, image_token=image_token, local_to_global=local_to_global,
-            decoupled=decoupled, sigma=sigma, loss=loss, l1_lambda=l1_lambda, lr=lr, betas=betas,
-            feature_cache=feature_cache, feature_cache_dir=feature_cache_dir,
-            feature_cache_max_mb=feature_cache_max_mb, exact_pixel_metrics=exact_pixel_metrics, aupro=aupro,
-            compile_image_tower=compile_image_tower, patch_size=backbone_patch_size(spec)[1],
-        )  # fmt: skip
-        self.backbone_spec = spec
         self.save_hyperparameters(ignore=["backbone"])
+        self.settings = TipsomalySettings.from_mapping(self.hparams)  # checks the method's settings
+        check_arguments(self.hparams)  # and the training, caching and metric arguments
+        check_image_grid(image_size, backbone_patch_size(spec)[1])  # before any weights load
+        self.backbone_spec = spec
         # plain values only, so Lightning checkpoints load with torch.load(weights_only=True)
         self.hparams["backbone"] = dataclasses.asdict(self.backbone_spec)
         tips = self.backbone_spec.load()
         cache = FeatureCache(feature_cache, feature_cache_dir, identity_key(tips), feature_cache_max_mb)
-        self.model = TipsomalyModel(
-            tips,
-            fixed_prompts=fixed_prompts,
-            prompt_method=prompt_method,
-            n_prompt=n_prompt,
-            n_deep=n_deep,
-            d_deep=d_deep,
-            image_token=image_token,
-            local_to_global=local_to_global,
-            decoupled=decoupled,
-            sigma=sigma,
-            feature_cache=cache,
-        )
+        self.model = TipsomalyModel(tips, self.settings, feature_cache=cache, text_cache=text_cache_for(feature_cache, feature_cache_dir))
         if prompt_checkpoint is not None:
             self.load_prompts(prompt_checkpoint)
         self._evaluation: dict[str, ClassMetrics] = {}  # a plain dict: metrics are not part of the checkpoint
         self._results: dict = {}  # stage -> (table, failures), computed once per epoch
+        self._padding: dict[str, PaddingMarks] = {}  # stage -> this rank's padding marks
         self.results: dict = {}  # stage -> the last results table (pandas)
         self.seen_image_size: int | None = image_size
 
@@ -131,22 +123,29 @@ class Tipsomaly(L.LightningModule):
     def load_prompts(self, path: str) -> None:
         if self.model.prompts is None:
             raise ValueError(f"prompt_checkpoint={path!r} was given but prompt_method='none' has no learnable prompts")
-        checkpoint = load_prompt_checkpoint(path, expected_width=self.model.tips.text_width)
+        checkpoint = load_prompt_checkpoint(path, expected_width=self.model.tips.text_width, backbone=identity_of(self.model.tips))
         check_prompt_backbone(checkpoint.settings, self.model.tips, str(path))
         self.model.prompts.load_checkpoint(checkpoint, str(path))
         self.model.prompts_changed()
 
+    def provenance(self) -> dict:
+        """What scores now (see provenance.py): the live prompts, the backbone, the size seen or asked, the resize."""
+        return self.model.provenance(image_size=self.seen_image_size)
+
     def prompt_file(self) -> PromptCheckpoint:
         """The learned prompts and the settings needed to use them again (what PromptWriter saves)."""
-        h = self.hparams
+        s = self.settings
+        identity = identity_of(self.model.tips)
         settings = {
-            "prompt_method": h.prompt_method,
-            "n_prompt": h.n_prompt,
+            "prompt_method": s.prompt_method,
+            "n_prompt": s.n_prompt,
             "width": self.model.tips.text_width,
             "backbone": self.backbone_spec.label,
-            "backbone_kind": identity_of(self.model.tips)["kind"],
+            "backbone_kind": identity["kind"],
+            "backbone_fingerprint": identity["fingerprint"],
             "image_size": self.seen_image_size,
-            "fixed_prompts": h.fixed_prompts,
+            "resize": s.resize,
+            "fixed_prompts": s.fixed_prompts,
             "epoch": self.current_epoch + 1,
         }
         return self.model.prompts.to_checkpoint(settings)
@@ -209,22 +208,33 @@ class Tipsomaly(L.LightningModule):
         return torch.optim.Adam(self.model.prompts.parameters(), lr=self.hparams.lr, betas=tuple(self.hparams.betas))
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _start_evaluation(self, stage: str) -> None:
+    def _loaders(self, stage: str) -> list:
         loaders = getattr(self.trainer, f"{'val' if stage == 'validate' else stage}_dataloaders")
-        loaders = [loaders] if not isinstance(loaders, (list, tuple)) else list(loaders)
+        return [loaders] if not isinstance(loaders, (list, tuple)) else list(loaders)
+
+    def _start_padding_marks(self, stage: str) -> None:
+        # any loader, however built, counts each sample once under DDP (or is refused): distributed_padding.py
+        self._padding[stage] = PaddingMarks(self._loaders(stage), self.trainer.world_size, stage)
+
+    def _start_evaluation(self, stage: str) -> None:
+        loaders = self._loaders(stage)
         plans = [plan_of(loader.dataset, f"{stage} dataloader {i}") for i, loader in enumerate(loaders)]
+        self._start_padding_marks(stage)
         self._evaluation[stage] = ClassMetrics(plans, self.hparams.exact_pixel_metrics, self.hparams.aupro).to(self.device)
         self._results.pop(stage, None)
 
-    def _score(self, batch) -> EvaluationOutput:
+    def _score(self, batch, stage: str | None = None, dataloader_idx: int = 0) -> EvaluationOutput:
         self._check_size(batch.image)
+        is_padding = list(batch.is_padding) or [False] * len(batch.image_path)
+        if stage in self._padding:
+            is_padding = self._padding[stage].mark(dataloader_idx, is_padding)
         use_cache = self.model.feature_cache.mode == "disk"  # memory caching pays off only across epochs
         out = self.model(batch.image, batch.prompt_name, batch.fixed_prompts or None, batch.fingerprint or None, check=False, use_cache=use_cache)
         return EvaluationOutput(
             dataset_name=list(batch.dataset_name),
             class_name=list(batch.class_name),
             image_path=list(batch.image_path),
-            is_padding=list(batch.is_padding) or [False] * len(batch.image_path),
+            is_padding=is_padding,
             label=batch.label,
             pred_score=out.pred_score,
             score_first=out.score_first,
@@ -236,8 +246,8 @@ class Tipsomaly(L.LightningModule):
             image=batch.image,
         )
 
-    def _evaluation_step(self, stage: str, batch) -> EvaluationOutput:
-        out = self._score(batch)
+    def _evaluation_step(self, stage: str, batch, dataloader_idx: int = 0) -> EvaluationOutput:
+        out = self._score(batch, stage, dataloader_idx)
         self._evaluation[stage].update(
             out.dataset_name,
             out.class_name,
@@ -289,7 +299,7 @@ class Tipsomaly(L.LightningModule):
         self._start_evaluation("test")
 
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        return self._evaluation_step("test", batch)
+        return self._evaluation_step("test", batch, dataloader_idx)
 
     def on_test_epoch_end(self):
         self._end_evaluation("test")
@@ -301,13 +311,16 @@ class Tipsomaly(L.LightningModule):
         self._start_evaluation("validate")
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        return self._evaluation_step("validate", batch)
+        return self._evaluation_step("validate", batch, dataloader_idx)
 
     def on_validation_epoch_end(self):
         self._end_evaluation("validate")
 
+    def on_predict_epoch_start(self):
+        self._start_padding_marks("predict")
+
     def predict_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        return self._score(batch)
+        return self._score(batch, "predict", dataloader_idx)
 
     # -- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

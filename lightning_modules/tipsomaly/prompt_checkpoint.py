@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -19,6 +20,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 from torch.nn.modules.container import ParameterList
+
+from datamodules.atomic_files import atomic_path
 
 FORMAT = "tipsomaly.prompt_checkpoint"
 FORMAT_VERSION = 1
@@ -76,6 +79,10 @@ def _validate(ckpt: PromptCheckpoint, where: str) -> None:
     if ckpt.deep is not None and (not isinstance(ckpt.deep, Tensor) or ckpt.deep.dim() != 3 or ckpt.deep.shape[-1] != ckpt.width):
         shape = tuple(ckpt.deep.shape) if isinstance(ckpt.deep, Tensor) else type(ckpt.deep).__name__
         raise PromptCheckpointError(f"{where}: deep prompts must be [d_deep, n_deep, {ckpt.width}], got {shape}")
+    for name, t in (("normal", ckpt.normal), ("abnormal", ckpt.abnormal), ("deep", ckpt.deep)):
+        if t is not None and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise PromptCheckpointError(f"{where}: {bad} of {t.numel()} '{name}' prompt values are NaN or infinite (a damaged file?); use an intact copy or train again")
     if not isinstance(ckpt.settings, dict):
         raise PromptCheckpointError(f"{where}: settings must be a dict of plain values, got {type(ckpt.settings).__name__}")
     for key, value in ckpt.settings.items():
@@ -99,18 +106,20 @@ def save_prompt_checkpoint(path: str | os.PathLike, ckpt: PromptCheckpoint) -> N
     }
     if ckpt.deep is not None:
         payload["deep"] = _plain(ckpt.deep)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file sits next to the target so that os.replace stays a rename on one filesystem.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as temporary:  # a reader sees the old file or the complete new one (mode 0644)
+        torch.save(payload, temporary)
+
+
+PROMPT_FILE = re.compile(r"^learnable_prompts_epoch(\d+)\.pt$")
+
+
+def latest_prompt_file(folder: str | os.PathLike) -> Path | None:
+    """The `learnable_prompts_epochN.pt` in `folder` with the largest N as a number (epoch10 after epoch3), or None.
+
+    The one finder of a run's (or a downloaded artifact's) latest prompts: a text sort would pick epoch3."""
+    folder = Path(folder)
+    found = [(int(m.group(1)), path) for path in folder.glob("learnable_prompts_epoch*.pt") if (m := PROMPT_FILE.match(path.name))]
+    return max(found)[1] if found else None
 
 
 def _forbidden_globals(path: Path) -> list[str]:
@@ -186,11 +195,13 @@ def _from_reference(content: Any, where: str) -> PromptCheckpoint:
     return PromptCheckpoint(normal=normal, abnormal=abnormal, settings=settings, deep=deep_tensor)
 
 
-def load_prompt_checkpoint(path: str | os.PathLike, expected_width: int | None = None) -> PromptCheckpoint:
+def load_prompt_checkpoint(path: str | os.PathLike, expected_width: int | None = None, backbone: dict | None = None) -> PromptCheckpoint:
     """Read prompts written by `save_prompt_checkpoint` or by the reference's `train.py`; tensors come back on the CPU.
 
     expected_width: the backbone's text width; prompts of another width are refused, since
-    they were trained with another backbone.
+    they were trained with another backbone. backbone: the identity of the backbone that will use them
+    (`backbones.protocol.identity_of`): a file that records another backbone's fingerprint is refused, even of
+    the same width; a file that records none (older files, the reference's) loads with a warning.
     """
     path = Path(path)
     if not path.is_file():
@@ -206,4 +217,13 @@ def load_prompt_checkpoint(path: str | os.PathLike, expected_width: int | None =
         raise PromptCheckpointError(
             f"prompts in {path} are {ckpt.width} wide but the backbone's text width is {expected_width}; use the checkpoint trained with that backbone"
         )
+    if backbone is not None:
+        recorded = ckpt.settings.get("backbone_fingerprint")
+        if recorded is None:
+            warnings.warn(f"{path} does not record which backbone it was trained with (an older or the reference's file); make sure it is {backbone.get('label')!r}", stacklevel=2)
+        elif recorded != backbone.get("fingerprint"):
+            raise PromptCheckpointError(
+                f"prompts in {path} were trained with backbone {ckpt.settings.get('backbone')!r} (fingerprint {str(recorded)[:12]}) but the model uses "
+                f"{backbone.get('label')!r} ({str(backbone.get('fingerprint'))[:12]}); use the prompts trained with this backbone, or that backbone"
+            )
     return ckpt

@@ -21,6 +21,7 @@ from lightning_modules.tips import TipsModel
 from .fixed_prompts import FixedPromptFeatures, PromptEnsemble, resolve_ensemble
 from .learnable_prompts import LearnablePrompts
 from .scoring import normalize_text
+from .text_feature_cache import TextFeatureCache
 
 
 class TextFeatureBank:
@@ -30,12 +31,20 @@ class TextFeatureBank:
         tips: the frozen TIPS model (its text tower and tokenizer).
         prompts: the learnable prompts, or None for fixed prompts only.
         default_family: the prompt family used where a batch names none.
+        text_cache: where fixed-prompt embeddings persist across runs (None: encoded in every run).
     """
 
-    def __init__(self, tips: TipsModel, prompts: LearnablePrompts | None, default_family: str | PromptEnsemble = "industrial"):
+    def __init__(
+        self,
+        tips: TipsModel,
+        prompts: LearnablePrompts | None,
+        default_family: str | PromptEnsemble = "industrial",
+        text_cache: TextFeatureCache | None = None,
+    ):
         self.tips = tips
         self.prompts = prompts
         self.default_family = resolve_ensemble(default_family)
+        self.text_cache = text_cache  # fixed-prompt embeddings on disk, across runs (text_feature_cache.py)
         self._fixed: dict[PromptEnsemble, FixedPromptFeatures] = {}
         self._learned: dict[PromptEnsemble, Tensor] = {}
 
@@ -57,7 +66,8 @@ class TextFeatureBank:
         with torch.autocast(device_type=self.device.type, enabled=False):
             for name, family in zip(prompt_names, per_image):
                 if family not in self._fixed:
-                    self._fixed[family] = FixedPromptFeatures(self.tips.encode_text, family)
+                    encode = self.text_cache.encoder(self.tips) if self.text_cache is not None else self.tips.encode_text
+                    self._fixed[family] = FixedPromptFeatures(encode, family)
                 rows.append(self._fixed[family].class_feature(name))
         # cached where first encoded; follow the model if it has moved since (e.g. CPU -> GPU)
         return normalize_text(torch.stack(rows).to(self.device))

@@ -15,11 +15,15 @@ from torch import Tensor, nn
 
 from datamodules.fingerprint import image_fingerprint
 from lightning_modules.backbones.protocol import patch_size_of, scoring_rule_of, weight_dtype
+from lightning_modules.image_contract import check_image_batch
 from lightning_modules.tips import TipsModel
 
 from .feature_cache import FeatureCache, compute_precision
 from .learnable_prompts import LearnablePrompts
+from .provenance import model_provenance
 from .scorer import IMAGE_TOKENS, AnomalyScorer, ScorerOutput
+from .settings import TipsomalySettings, check_image_grid
+from .text_feature_cache import TextFeatureCache
 from .text_features import TextFeatureBank
 
 TipsomalyOutput = ScorerOutput  # pred_score, score_first, score_second, anomaly_map, max_pixel_score, patch_probabilities
@@ -38,18 +42,12 @@ class TrainingOutput:
 
 
 def check_images(images: Tensor, prompt_names, where: str = _FILE) -> None:
-    """Refuse what would be scored wrongly without a word: not [B, 3, H, W] float in [0, 1], or names not one per image.
+    """Refuse what would be scored wrongly without a word: not [B, 3, H, W] float in [0, 1] (the one image contract,
+    `lightning_modules/image_contract.py`), or names not one per image.
 
     Reads the value range, so it synchronises with the device: for user calls, not for the training loop.
     """
-    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
-        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"{where}: images must be a float tensor [B, 3, H, W] in [0, 1], got {shape}; add a batch dimension or convert to RGB")
-    if not images.is_floating_point():
-        raise ValueError(f"{where}: images are {images.dtype}, expected float in [0, 1]; convert with images.float() / 255")
-    low, high = (float(v) for v in images.aminmax())
-    if not (low == low and high == high) or low < 0 or high > 1:  # NaN compares unequal to itself
-        raise ValueError(f"{where}: image values span [{low:.4g}, {high:.4g}], expected [0, 1]; divide 0-255 images by 255 and remove NaN")
+    check_image_batch(images, where)
     if isinstance(prompt_names, str) or not all(isinstance(name, str) for name in prompt_names):
         raise ValueError(f"{where}: class names must be a list of strings, one per image, got {prompt_names!r}; e.g. ['bottle'] * len(images)")
     if len(prompt_names) != images.shape[0]:
@@ -73,34 +71,43 @@ class TipsomalyModel(nn.Module):
     def __init__(
         self,
         tips: TipsModel,
-        fixed_prompts: str = "industrial",
-        prompt_method: str = "concat",
-        n_prompt: int = 8,
-        n_deep: int = 0,
-        d_deep: int = 0,
-        image_token: str = "first",
-        local_to_global: bool = True,
-        decoupled: bool = True,
-        sigma: float = 4.0,
+        settings: TipsomalySettings | None = None,
         feature_cache: FeatureCache | None = None,
+        text_cache: TextFeatureCache | None = None,
+        **changes,
     ):
+        """settings: what the model scores with (default: the paper's); `changes` replace single fields of it,
+        e.g. `TipsomalyModel(tips, prompt_method="none")`. text_cache: fixed-prompt embeddings kept across runs."""
         super().__init__()
-        if image_token not in IMAGE_TOKENS:
-            raise ValueError(f"image_token must be 'first' (the CLS token) or 'second' (the register token), got {image_token!r}")
+        settings = (settings or TipsomalySettings()).replace(**changes)
+        self.settings = settings
         self.tips = tips
-        self.prompts = None if prompt_method == "none" else LearnablePrompts(tips.text_width, n_prompt, prompt_method, n_deep, d_deep)
+        self.prompts = (
+            None if settings.prompt_method == "none"
+            else LearnablePrompts(tips.text_width, settings.n_prompt, settings.prompt_method, settings.n_deep, settings.d_deep)
+        )
         # False until prompts are trained or loaded: random prompts must not score anything.
         self.register_buffer("prompts_learned", torch.tensor(False))
-        self.decoupled = decoupled
-        self.text_bank = TextFeatureBank(tips, self.prompts, fixed_prompts)
-        self.scorer = AnomalyScorer(scoring_rule_of(tips), image_token, local_to_global, sigma, patch_size_of(tips))
+        self.decoupled = settings.decoupled
+        self.text_bank = TextFeatureBank(tips, self.prompts, settings.fixed_prompts, text_cache)
+        check_image_grid(settings.image_size, patch_size_of(tips))
+        self.scorer = AnomalyScorer(scoring_rule_of(tips), settings.image_token, settings.local_to_global, settings.sigma, patch_size_of(tips))
         self.feature_cache = feature_cache or FeatureCache("off")
         # loading a state dict replaces the prompt vectors in place: cached learned features are stale then
         self.register_load_state_dict_post_hook(_invalidate_learned_after_load)
 
+    def provenance(self, image_size: int | None = None) -> dict:
+        """What scores now: backbone identity, size and resize, the live prompt tensors' sha256, prompt family,
+        scoring settings (see provenance.py). image_size: the input side when the settings leave it open."""
+        return model_provenance(self, image_size)
+
+    def few_shot_provenance(self) -> dict | None:
+        """{"k", "seed", "weight"} of a few-shot memory bank that scores, None for zero-shot."""
+        return None
+
     # -- features ---------------------------------------------------------------------------
     def visual_features(
-        self, images: Tensor, fingerprints: list[str] | None = None, use_cache: bool = True, check_range: bool = True
+        self, images: Tensor, fingerprints: list[str] | None = None, use_cache: bool = False, check_range: bool = True
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Backbone tokens (first [B, D], second [B, D], patches [B, N, D]) of images [B, 3, H, W] in [0, 1],
         without a graph. With the feature cache on (and `use_cache`), served from it by content
@@ -138,13 +145,14 @@ class TipsomalyModel(nn.Module):
         fixed_prompts=None,
         fingerprints: list[str] | None = None,
         check: bool = True,
-        use_cache: bool = True,
+        use_cache: bool = False,
     ) -> TipsomalyOutput:
         """images [B, 3, H, W] float in [0, 1], H and W multiples of 14; prompt_names: B strings (the class words).
 
         fixed_prompts: the prompt family for the batch, or one per image (default: the model's).
         check: validate dtype, range and names first (one device sync; the training loop skips it).
-        use_cache: whether the feature cache (when on) may serve and store these images.
+        use_cache: whether the feature cache (when on) may serve and store these images; off by default: plain
+            inference neither fills the cache nor copies the images to the host to hash them.
         """
         if check:
             check_images(images, prompt_names)
@@ -158,7 +166,7 @@ class TipsomalyModel(nn.Module):
         (of each image's prompt family when `fixed_prompts` gives one per image)."""
         if self.prompts is None:
             raise ValueError("prompt_method='none' has no learnable prompts to train; choose concat, sumate or entire_learnable")
-        first, second, patches = self.visual_features(images, fingerprints, check_range=False)  # our loaders' images
+        first, second, patches = self.visual_features(images, fingerprints, use_cache=True, check_range=False)  # our loaders' images
         count = 1 if fixed_prompts is None or isinstance(fixed_prompts, str) else images.shape[0]
         learned = self.text_bank.learned(fixed_prompts, count)
         global_probabilities, pixel = self.scorer.training_probabilities(first, second, patches, learned, tuple(images.shape[-2:]))

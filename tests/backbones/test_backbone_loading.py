@@ -77,7 +77,11 @@ def test_a_changed_weights_file_changes_the_fingerprint(tmp_path):
         (folder / path.name).write_bytes(path.read_bytes())
     before = load_backbone({"checkpoint_dir": str(folder)}).identity()["fingerprint"]
     stat = (folder / "model.safetensors").stat()
-    os.utime(folder / "model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # rewritten a second later
+    os.utime(folder / "model.safetensors", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched: same weights
+    assert load_backbone({"checkpoint_dir": str(folder)}).identity()["fingerprint"] == before
+    weights = bytearray((folder / "model.safetensors").read_bytes())
+    weights[-1] ^= 0x01  # one bit of the last tensor: other weights
+    (folder / "model.safetensors").write_bytes(bytes(weights))
     assert load_backbone({"checkpoint_dir": str(folder)}).identity()["fingerprint"] != before
 
 

@@ -250,7 +250,7 @@ def test_predict_with_calibrated_thresholds_adds_the_decision(workspace, fitted,
     # thresholds of another scoring are refused before any image is scored
     assert main([*map(str, common), "--results_dir", str(workspace / "other"), "--thresholds", str(thresholds_file),
                  "--model.sigma", "1.0"]) == 2
-    assert "thresholds were calibrated with sigma=4.0 but the detector uses sigma=1.0" in capsys.readouterr().err
+    assert "scoring.sigma: 4.0 there, 1.0 here" in capsys.readouterr().err  # helper B: compare_provenance wording
 
 
 @pytest.mark.parametrize(("flags", "expected"), [

@@ -1,6 +1,7 @@
 """Calibration on generated normal images, and the `calibrate` / `export` commands end to end."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -57,7 +58,7 @@ def test_calibrate_command_writes_thresholds_beside_the_prompts(prompt_file, pro
     assert status == 0
     written = load_thresholds(prompt_file.replace("learnable_prompts_epoch1.pt", "thresholds_round_object.json"))
     # k = ceil(61 * 0.95) = 58 of 60: expected rate 1 - 58 / 61
-    assert written.n_images == 60 and written.quantile == pytest.approx(0.95) and written.provenance.image_size == 56
+    assert written.n_images == 60 and written.quantile == pytest.approx(0.95) and written.provenance["image_size"] == [56, 56]
     assert "expected false-positive rate on normal images <= 0.04918 (asked 0.05)" in capsys.readouterr().out
 
 
@@ -78,5 +79,44 @@ def test_export_command_writes_onnx_and_checks_it_against_pytorch(prompt_file, t
     from lightning_modules.deploy.onnx_export import OnnxDetector
 
     info = OnnxDetector(output).info
-    assert info["class_names"] == ["bottle", "cable"] and info["provenance"]["prompt_file"] == "learnable_prompts_epoch1.pt"
+    from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
+    from lightning_modules.tipsomaly.provenance import tensors_sha256
+
+    prompts = load_prompt_checkpoint(prompt_file)
+    assert info["class_names"] == ["bottle", "cable"] and info["provenance"]["prompt_hash"] == tensors_sha256([prompts.normal, prompts.abnormal])
     assert json.dumps(info)  # plain values only
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--image_size", "0"], "--image_size 0: expected a positive multiple of the patch size 14"),
+        (["--quantile", "1.5"], r"--quantile 1.5: the quantile must lie in \(0, 1\)"),
+        (["--target_fpr", "0"], r"--target_fpr 0.0: the quantile must lie in \(0, 1\)"),
+        (["--device", "cuda:7"] if not __import__("torch").cuda.is_available() else ["--device", "nonsense"], "--device"),
+        (["--config", "no/such/config_fit.yaml"], "--config 'no/such/config_fit.yaml' does not exist"),
+    ],
+)
+def test_calibrate_refuses_bad_options_in_one_line_before_scoring(prompt_file, product, capsys, monkeypatch, extra, message):
+    from lightning_modules.deploy import calibration
+
+    def never(*args, **kwargs):
+        raise AssertionError("no image may be scored before the options are checked")
+
+    monkeypatch.setattr(calibration, "_scores_and_maxima", never)
+    status = calibrate_main(["--class_name", "round_object", "--normal_dir", str(product / "train" / "good"), "--prompt_file", prompt_file,
+                             "--output", str(product.parent / "never.json"), *extra, *_backbone_args()])
+    error = capsys.readouterr().err
+    assert status == 2 and error.count("\n") == 1 and re.search(message, error), error
+
+
+def test_calibrate_refuses_to_replace_a_thresholds_file_without_overwrite(prompt_file, product, tmp_path, capsys):
+    output = tmp_path / "thresholds.json"
+    args = ["--class_name", "round_object", "--normal_dir", str(product / "train" / "good"), "--prompt_file", prompt_file,
+            "--output", str(output), *_backbone_args()]
+    assert calibrate_main(args) == 0
+    first = output.read_text()
+    assert calibrate_main([*args, "--quantile", "0.5"]) == 2
+    assert "already exists; pass --overwrite to replace it" in capsys.readouterr().err and output.read_text() == first
+    assert calibrate_main([*args, "--quantile", "0.5", "--overwrite"]) == 0
+    assert load_thresholds(output).quantile == 0.5 and output.stat().st_mode & 0o777 == 0o644

@@ -107,10 +107,10 @@ def test_thresholds_of_another_image_size_prompt_file_or_class_are_refused(detec
     path = save_thresholds(tmp_path / "thresholds_bottle.json", thresholds)
     prompt = tmp_path / "prompts" / "learnable_prompts_epoch1.pt"
     assert Detector.load(prompt, thresholds=path, backbone=tiny_tips("mlp")).thresholds == thresholds  # class from the file
-    with pytest.raises(ThresholdsError, match="image size 56 .* uses 112"):
+    with pytest.raises(ThresholdsError, match=r"image_size: \[56, 56\] there, \[112, 112\] here"):
         Detector.load(prompt, thresholds=path, backbone=tiny_tips("mlp"), image_size=112)
     other_prompts = write_prompt_file(tmp_path / "other.pt", seed=1)
-    with pytest.raises(ThresholdsError, match="prompt file 'learnable_prompts_epoch1.pt' but the detector uses 'other.pt'"):
+    with pytest.raises(ThresholdsError, match="prompt_hash: 'learned prompts"):
         Detector.load(other_prompts, thresholds=path, backbone=tiny_tips("mlp"))
     with pytest.raises(ThresholdsError, match="class 'bottle' but the detector inspects 'cable'"):
         Detector.load(prompt, thresholds=path, backbone=tiny_tips("mlp"), class_name="cable")
@@ -119,5 +119,51 @@ def test_thresholds_of_another_image_size_prompt_file_or_class_are_refused(detec
 def test_thresholds_from_another_backbone_are_refused(tiny_tips, tmp_path):
     fixed_only = Detector.load(None, backbone=tiny_tips("mlp"), class_name="bottle", image_size=TINY_SIZE)
     path = save_thresholds(tmp_path / "t.json", calibrate_normal(fixed_only, [_rgb(48, 48, seed=s) for s in range(5)], quantile=0.5))
-    with pytest.raises(ThresholdsError, match="backbone 'tips_tiny_mlp' but the detector uses 'tips_tiny_swiglu'"):
+    with pytest.raises(ThresholdsError, match=r"backbone: 'tips_tiny_mlp \([0-9a-f]{12}\)' there, 'tips_tiny_swiglu \([0-9a-f]{12}\)' here"):
         Detector.load(None, thresholds=path, backbone=tiny_tips("swiglu"), image_size=TINY_SIZE)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.full((3, 20, 20), float("nan")), "NaN or infinite"),
+        (torch.full((3, 20, 20), 2.0), r"expected \[0, 1\]"),
+    ],
+)
+def test_nan_and_out_of_range_tensors_are_refused_not_decided(detector, bad, message):
+    with pytest.raises(ImageInputError, match=message):
+        detector(bad)
+
+
+def test_a_nan_score_is_never_a_decision(detector, monkeypatch):
+    """Were the model ever to give NaN (damaged weights), `nan >= threshold` would read as "normal": refused instead."""
+    thresholds = calibrate_normal(detector, [_rgb(48, 48, seed=s) for s in range(5)], quantile=0.5)
+    detector.set_thresholds(thresholds)
+    monkeypatch.setattr(detector.model.scorer, "temperature", float("nan"))
+    with pytest.raises(ValueError, match=r"NaN or infinite scores for \['image 0'\]; no decision is made"):
+        detector(_rgb(48, 48))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"image_size": 0}, r"image_size=0; expected a positive multiple of 14"),
+        ({"image_size": 50}, r"image_size=50; expected a positive multiple of 14"),
+        ({"batch_size": 0}, r"batch_size=0; expected an integer >= 1"),
+        ({"sigmaa": 1.0}, r"unknown setting\(s\) \['sigmaa'\]"),
+    ],
+)
+def test_bad_detector_options_are_refused_in_one_line(prompt_file, tiny_tips, options, message):
+    with pytest.raises(ValueError, match=message):
+        Detector.load(prompt_file, backbone=tiny_tips("mlp"), class_name="bottle", **options)
+
+
+def test_a_prompt_file_with_non_finite_values_is_refused_naming_it(tiny_tips, tmp_path):
+    from lightning_modules.tipsomaly import PromptCheckpoint, save_prompt_checkpoint
+
+    save_prompt_checkpoint(tmp_path / "flipped.pt", PromptCheckpoint(torch.zeros(8, 64), torch.zeros(8, 64), {"prompt_method": "concat"}))
+    payload = torch.load(tmp_path / "flipped.pt", weights_only=True)
+    payload["normal"][3, 5] = float("nan")  # what a few flipped bytes of a float32 can give
+    torch.save(payload, tmp_path / "flipped.pt")
+    with pytest.raises(ValueError, match=r"flipped.pt: 1 of 512 'normal' prompt values are NaN or infinite"):
+        Detector.load(tmp_path / "flipped.pt", backbone=tiny_tips("mlp"), class_name="bottle")

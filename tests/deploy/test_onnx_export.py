@@ -11,6 +11,7 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from datamodules.class_names import prompt_class_name  # noqa: E402
 from lightning_modules.deploy import Detector, calibrate_normal  # noqa: E402
 from lightning_modules.deploy.onnx_export import ExportError, OnnxDetector, export_onnx  # noqa: E402
 from lightning_modules.deploy.thresholds import ThresholdsError  # noqa: E402
@@ -24,8 +25,9 @@ CLASSES = ["bottle", "metal_nut"]
 
 
 def _torch_outputs(detector, images, names):
+    words = [prompt_class_name("", name) for name in names]  # `metal_nut` -> `metal nut`, as the export says it
     with torch.no_grad():
-        out = detector.model(images, names, fixed_prompts=detector.fixed_prompts)
+        out = detector.model(images, words, fixed_prompts=detector.fixed_prompts)
     return out.pred_score.numpy(), out.anomaly_map.numpy()
 
 
@@ -43,8 +45,7 @@ def tiny_export(request, tmp_path_factory, tiny_tips):
     width = tiny_tips(request.param).text_width
     prompts = write_prompt_file(folder / "learnable_prompts_epoch1.pt", width=width)
     detector = Detector.load(prompts, backbone=tiny_tips(request.param), class_name="bottle")
-    metadata = {"provenance": detector.provenance.__dict__}
-    path = export_onnx(detector.model, folder / "model.onnx", CLASSES, TINY_SIZE, metadata=metadata)
+    path = export_onnx(detector.model, folder / "model.onnx", CLASSES, TINY_SIZE)
     return detector, OnnxDetector(path)
 
 
@@ -81,8 +82,36 @@ def test_thresholds_are_checked_against_the_exported_models_provenance(tiny_expo
     normals = [np.full((40, 40, 3), v, np.uint8) for v in (90, 120, 150)]
     onnx.check_thresholds(calibrate_normal(detector, normals, quantile=0.5))
     fixed_only = Detector.load(None, backbone=detector.model.tips, class_name="bottle", image_size=TINY_SIZE)
-    with pytest.raises(ThresholdsError, match="prompt file"):
+    assert onnx.info["provenance"] == detector.provenance  # the export writes the model's own provenance
+    with pytest.raises(ThresholdsError, match="there, 'fixed prompts only' here|'fixed prompts only' there"):
         onnx.check_thresholds(calibrate_normal(fixed_only, normals, quantile=0.5))
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.full((1, 3, TINY_SIZE, TINY_SIZE), 128, np.uint8), "images are (torch.)?uint8, expected float in \\[0, 1\\]"),
+        (np.full((1, 3, TINY_SIZE, TINY_SIZE), 128.0, np.float32), "divide 0-255 images by 255"),
+        (np.full((1, 3, TINY_SIZE, TINY_SIZE), np.nan, np.float32), "images hold NaN values"),
+    ],
+)
+def test_the_exported_model_refuses_what_the_models_forward_refuses(tiny_export, images, message):
+    detector, onnx = tiny_export
+    with pytest.raises(ExportError, match=message):
+        onnx(images, ["bottle"])
+    with pytest.raises(ValueError, match=message):
+        detector.model(torch.from_numpy(images), ["bottle"])
+
+
+def test_a_truncated_or_foreign_file_is_one_clear_line(tiny_export, tmp_path):
+    _, onnx = tiny_export
+    truncated = tmp_path / "cut.onnx"
+    truncated.write_bytes(onnx.path.read_bytes()[:5000])
+    (tmp_path / "text.onnx").write_text("not a model")
+    for path in (truncated, tmp_path / "text.onnx"):
+        with pytest.raises(ExportError, match=r"not a readable ONNX model .*truncated or not ONNX") as error:
+            OnnxDetector(path)
+        assert "\n" not in str(error.value)
 
 
 def test_a_single_class_export_takes_images_only(tiny_tips, tmp_path):

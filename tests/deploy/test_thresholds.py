@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from lightning_modules.deploy.thresholds import (
-    Provenance,
     ThresholdsError,
     check_provenance,
     conformal_rank,
@@ -18,7 +17,14 @@ from lightning_modules.deploy.thresholds import (
     save_thresholds,
 )
 
-PROVENANCE = Provenance("tips_v2_oss_l14", 518, "learnable_prompts_epoch2.pt", "ab" * 32, {"local_to_global": True, "sigma": 4.0})
+# the shape of `model.provenance()` (tests/tipsomaly/test_provenance.py computes real ones)
+PROVENANCE = {
+    "backbone": {"kind": "tips", "label": "tips_v2_oss_l14", "source": None, "revision": None, "fingerprint": "f0" * 32},
+    "image_size": [518, 518], "resize": "reference", "prompt_hash": "ab" * 32, "prompt_method": "concat", "n_prompt": 8,
+    "n_deep": 0, "fixed_prompts": "industrial",
+    "scoring": {"image_token": "first", "local_to_global": True, "sigma": 4.0, "decoupled": True},
+    "few_shot": None, "tipsomaly_version": "0.1.0",
+}
 
 
 def test_quantile_threshold_gives_the_target_false_positive_rate_on_held_out_normals():
@@ -77,7 +83,7 @@ def test_thresholds_file_is_readable_json_without_weights_and_round_trips(tmp_pa
     path = save_thresholds(tmp_path / "thresholds_bottle.json", thresholds)
     content = json.loads(path.read_text())
     assert content["format"] == "tipsomaly.thresholds" and content["n_images"] == 30 and content["class_name"] == "bottle"
-    assert content["provenance"]["backbone"] == "tips_v2_oss_l14" and content["provenance"]["image_size"] == 518
+    assert content["provenance"]["backbone"]["label"] == "tips_v2_oss_l14" and content["provenance"]["image_size"] == [518, 518]
     assert path.stat().st_size < 2000
     assert load_thresholds(path) == thresholds
 
@@ -91,18 +97,54 @@ def test_a_file_that_is_not_a_thresholds_file_is_refused(tmp_path):
         load_thresholds(tmp_path / "y.json")
 
 
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"backbone": "tips_v2_oss_b14"}, "backbone"),
-        ({"image_size": 448}, "image size"),
-        ({"prompt_sha256": "cd" * 32, "prompt_file": "other.pt"}, "prompt file"),
-        ({"scoring": {"local_to_global": False, "sigma": 4.0}}, "local_to_global"),
-    ],
-)
-def test_thresholds_from_another_model_are_refused(change, message):
-    thresholds = from_normal_scores("bottle", torch.rand(10), torch.rand(10), PROVENANCE, quantile=0.9)
-    other = Provenance(**{**PROVENANCE.__dict__, **change})
-    with pytest.raises(ThresholdsError, match=message):
-        check_provenance(thresholds, other, "thresholds_bottle.json")
-    check_provenance(thresholds, PROVENANCE, "thresholds_bottle.json")  # its own model is fine
+def test_a_hand_edited_boolean_threshold_is_refused(tmp_path):
+    path = save_thresholds(tmp_path / "t.json", from_normal_scores("bottle", torch.rand(10), torch.rand(10), PROVENANCE, quantile=0.9))
+    content = json.loads(path.read_text())
+    content["image_threshold"] = True  # json reads it as a bool, which Python would compare as 1.0
+    path.write_text(json.dumps(content))
+    with pytest.raises(ThresholdsError, match="image_threshold is True, expected a finite number"):
+        load_thresholds(path)
+
+
+def test_thresholds_files_are_written_whole_with_mode_0644(tmp_path, monkeypatch):
+    path = save_thresholds(tmp_path / "t.json", from_normal_scores("bottle", torch.rand(10), torch.rand(10), PROVENANCE, quantile=0.9))
+    assert path.stat().st_mode & 0o777 == 0o644
+    before = path.read_text()
+
+    def crash(self, text, encoding=None):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(type(path), "write_text", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_thresholds(path, from_normal_scores("cable", torch.rand(10), torch.rand(10), PROVENANCE, quantile=0.9))
+    monkeypatch.undo()
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["t.json"]
+
+
+def test_thresholds_calibrated_by_a_detector_carry_its_provenance_and_other_models_are_refused(detector, tiny_tips, tmp_path):
+    """The provenance is the calibrating model's own (`model.provenance()`), and every model that scores
+    differently is refused by the same rule, listing what differs."""
+    from lightning_modules.deploy import Detector, calibrate_normal
+    from tests.deploy.conftest import write_prompt_file
+
+    images = [torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(s)) for s in range(4)]
+    thresholds = calibrate_normal(detector, images, quantile=0.5)
+    assert thresholds.provenance == detector.model.provenance()
+    assert thresholds.provenance["prompt_hash"] is not None and thresholds.provenance["image_size"] == [56, 56]
+    check_provenance(thresholds, detector.provenance, "t.json")  # its own model
+    prompt_file = tmp_path / "prompts" / "learnable_prompts_epoch1.pt"
+    for changes, message in [
+        ({"image_size": 112}, r"image_size: \[56, 56\] there, \[112, 112\] here"),
+        ({"resize": "letterbox"}, "resize: 'reference' there, 'letterbox' here"),
+        ({"sigma": 1.0}, "scoring.sigma: 4.0 there, 1.0 here"),
+        ({"fixed_prompts": "medical"}, "fixed_prompts: 'industrial' there, 'medical' here"),
+    ]:
+        other = Detector.load(prompt_file, backbone=tiny_tips("mlp"), class_name="bottle", **changes)
+        with pytest.raises(ThresholdsError, match=message):
+            check_provenance(thresholds, other.provenance, "t.json")
+    other_prompts = Detector.load(write_prompt_file(tmp_path / "other.pt", seed=1), backbone=tiny_tips("mlp"), class_name="bottle")
+    with pytest.raises(ThresholdsError, match="prompt_hash: 'learned prompts [0-9a-f]{12}' there, 'learned prompts [0-9a-f]{12}' here"):
+        check_provenance(thresholds, other_prompts.provenance, "t.json")
+    fixed_only = Detector.load(None, backbone=tiny_tips("mlp"), class_name="bottle", image_size=56)
+    with pytest.raises(ThresholdsError, match="there, 'fixed prompts only' here"):
+        check_provenance(thresholds, fixed_only.provenance, "t.json")

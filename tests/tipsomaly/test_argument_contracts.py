@@ -48,10 +48,10 @@ def model(tiny_tips):
     [
         (torch.randint(0, 255, (1, 3, 28, 28), dtype=torch.uint8), ["a"], r"images are torch.uint8, expected float in \[0, 1\]; convert with images.float\(\) / 255"),
         (torch.rand(1, 3, 28, 28) * 255, ["a"], r"image values span \[.*\], expected \[0, 1\]; divide 0-255 images by 255"),
-        (torch.full((1, 3, 28, 28), float("nan")), ["a"], r"image values span \[nan, nan\]"),
+        (torch.full((1, 3, 28, 28), float("nan")), ["a"], r"images hold NaN values"),
         (torch.rand(2, 3, 28, 28), ["a"], r"2 images but 1 class names; give one class name per image"),
         (torch.rand(1, 3, 28, 28), "bottle", r"class names must be a list of strings, one per image, got 'bottle'"),
-        (torch.rand(3, 28, 28), ["a"], r"images must be a float tensor \[B, 3, H, W\] in \[0, 1\], got \(3, 28, 28\)"),
+        (torch.rand(3, 28, 28), ["a"], r"images must be \[B, 3, H, W\], got shape \(3, 28, 28\)"),
     ],
 )
 def test_bad_forward_inputs_are_refused(model, images, names, message):

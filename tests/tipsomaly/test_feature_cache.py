@@ -9,7 +9,11 @@ from lightning_modules.tipsomaly.feature_cache import FeatureCache, compute_prec
 
 
 def _counting_model(tiny_tips, cache):
-    model = TipsomalyModel(tiny_tips("mlp"), feature_cache=cache)
+    from lightning_modules.tips import load_tips
+    from tests.conftest import tiny_files
+
+    # its own backbone: the counting wrapper must not leak into the session's shared tiny_tips("mlp")
+    model = TipsomalyModel(load_tips(**tiny_files("mlp")), feature_cache=cache)
     calls = []
     original = model.tips.encode_image
     model.tips.encode_image = lambda images, **options: calls.append(images.shape[0]) or original(images, **options)
@@ -21,8 +25,8 @@ def test_second_epoch_reads_the_cache_and_gets_identical_features(tiny_tips, tmp
     cache = FeatureCache(mode, tmp_path / "cache", backbone_key="tiny")
     model, calls = _counting_model(tiny_tips, cache)
     images = torch.rand(2, 3, 28, 28)
-    first = model.visual_features(images)
-    second = model.visual_features(images.clone())
+    first = model.visual_features(images, use_cache=True)
+    second = model.visual_features(images.clone(), use_cache=True)
     assert calls == [2]
     assert cache.hits == 2 and cache.misses == 2
     torch.testing.assert_close(first[2], second[2], rtol=0, atol=0)
@@ -34,10 +38,10 @@ def test_a_changed_tensor_is_recomputed_whatever_its_file(tiny_tips):
     # the same file resized another way or flipped is another tensor, so another key
     model, calls = _counting_model(tiny_tips, FeatureCache("memory", backbone_key="tiny"))
     images = torch.rand(2, 3, 28, 28)
-    model.visual_features(images)
+    model.visual_features(images, use_cache=True)
     flipped = images.clone()
     flipped[1] = flipped[1].flip(-1)
-    _, _, patches = model.visual_features(flipped)
+    _, _, patches = model.visual_features(flipped, use_cache=True)
     assert calls == [2, 1]  # only the flipped image is encoded again
     torch.testing.assert_close(patches[1], model.tips.encode_image(flipped[1:])[2][0])
 
@@ -46,8 +50,8 @@ def test_autocast_features_are_not_served_to_a_float32_run(tiny_tips):
     model, calls = _counting_model(tiny_tips, FeatureCache("memory", backbone_key="tiny"))
     images = torch.rand(2, 3, 28, 28)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        model.visual_features(images)
-    _, _, patches = model.visual_features(images)
+        model.visual_features(images, use_cache=True)
+    _, _, patches = model.visual_features(images, use_cache=True)
     assert calls == [2, 2]
     with torch.no_grad():
         torch.testing.assert_close(patches, model.tips.encode_image(images)[2], rtol=0, atol=0)
@@ -63,13 +67,13 @@ def test_memory_mode_stops_storing_at_its_bound_and_says_so(tiny_tips):
     cache = FeatureCache("memory", backbone_key="tiny", max_memory_mb=1e-9)
     model, calls = _counting_model(tiny_tips, cache)
     images = torch.rand(2, 3, 28, 28)
-    model.visual_features(images)
-    model.visual_features(images)
+    model.visual_features(images, use_cache=True)
+    model.visual_features(images, use_cache=True)
     assert calls == [2, 2] and cache.bytes == 0 and cache.not_stored == 4
     assert "0 images" in cache.describe() and "4 not stored (memory bound)" in cache.describe()
     roomy = FeatureCache("memory", backbone_key="tiny")
     model, calls = _counting_model(tiny_tips, roomy)
-    model.visual_features(images)
+    model.visual_features(images, use_cache=True)
     per_image = roomy.bytes // 2
     assert per_image == (2 * 64 + 4 * 64) * 4  # first, second [64] and 4 patches [4, 64], float32
     roomy.clear()
@@ -88,7 +92,7 @@ def test_fingerprint_sees_every_byte():
 def test_off_mode_always_computes(tiny_tips):
     model, calls = _counting_model(tiny_tips, FeatureCache("off"))
     for _ in range(2):
-        model.visual_features(torch.rand(2, 3, 28, 28))
+        model.visual_features(torch.rand(2, 3, 28, 28), use_cache=True)
     assert calls == [2, 2]
 
 
@@ -101,3 +105,24 @@ def test_file_identity_names_path_size_and_time(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(b"1234")
     assert file_identity(path).startswith(str(path)) and ":4:" in file_identity(path)
+
+
+def test_plain_inference_neither_fills_the_memory_cache_nor_hashes_the_images(monkeypatch):
+    """README: memory mode caches training images only. Five plain calls leave it empty, and no image is copied
+    to the host to be fingerprinted (a device sync per call)."""
+    from lightning_modules import Tipsomaly, TipsSpec
+    from lightning_modules.tipsomaly import torch_model
+    from tests.conftest import tiny_files
+
+    def no_hashing(image):
+        raise AssertionError("plain inference must not fingerprint its images")
+
+    monkeypatch.setattr(torch_model, "image_fingerprint", no_hashing)
+    module = Tipsomaly(backbone=TipsSpec(**tiny_files("mlp")), feature_cache="memory")
+    assert module.model.feature_cache.mode == "memory"
+    for seed in range(5):
+        images = torch.rand(2, 3, 28, 28, generator=torch.Generator().manual_seed(seed))
+        module(images, ["bottle", "screw"])
+        module.model(images, ["bottle", "screw"])
+    cache = module.model.feature_cache
+    assert (len(cache._memory), cache.bytes, cache.hits, cache.misses) == (0, 0, 0, 0)

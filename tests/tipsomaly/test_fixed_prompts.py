@@ -8,7 +8,6 @@ from lightning_modules.tipsomaly.fixed_prompts import (
     ENSEMBLES,
     FixedPromptFeatures,
     ensemble_feature,
-    prompt_class_name,
     prompt_sentences,
 )
 
@@ -38,15 +37,14 @@ def reference_ensemble(embeddings: np.ndarray) -> np.ndarray:
     return mean / np.linalg.norm(mean)
 
 
-def test_class_names_are_written_with_spaces():
-    assert prompt_class_name("metal_nut") == "metal nut"
-    assert prompt_class_name("pipe_fryum") == "pipe fryum"
-    assert prompt_class_name("pipe-fryum") == "pipe fryum"
-    assert prompt_class_name("pcb1") == "pcb1"
+def test_prompt_words_are_used_as_given_so_user_overrides_survive():
+    # the data decides the words (datamodules.class_names: metal_nut -> metal nut, or the user's override)
+    assert prompt_sentences("object_agnostic", "x-ray film") == (["x-ray film"], ["damaged x-ray film"])
+    assert prompt_sentences("object_agnostic", "pcb_1") == (["pcb_1"], ["damaged pcb_1"])
 
 
 def test_industrial_sentences_are_state_major():
-    normal, abnormal = prompt_sentences("industrial", "metal_nut")
+    normal, abnormal = prompt_sentences("industrial", "metal nut")
     assert (len(normal), len(abnormal)) == (7 * 4, 5 * 4)
     assert normal[:5] == [
         "a bad photo of a metal nut.",
@@ -67,7 +65,7 @@ def test_medical_and_object_agnostic_ensembles():
     assert normal[7 * 8 + 7] == "a clinical brain scan of a brain looking normal."
     assert abnormal[-1] == "a clinical brain scan of a brain with uneven texture."
     assert prompt_sentences("object_agnostic", "object") == (["object"], ["damaged object"])
-    assert prompt_sentences(ENSEMBLES["object_agnostic"], "metal_nut") == (["metal nut"], ["damaged metal nut"])
+    assert prompt_sentences(ENSEMBLES["object_agnostic"], "metal nut") == (["metal nut"], ["damaged metal nut"])
 
 
 def test_unknown_ensemble_names_the_valid_ones():
@@ -91,19 +89,19 @@ def test_ensemble_feature_normalises_each_sentence_then_the_mean():
 def test_fixed_features_encode_each_class_once_and_are_cached():
     tower = FakeTextTower()
     fixed = FixedPromptFeatures(tower, ensemble="industrial")
-    features = fixed(["bottle", "metal_nut", "bottle"])
+    features = fixed(["bottle", "metal nut", "bottle"])
     assert features.shape == (3, 2, WIDTH) and features.dtype == torch.float32
     assert not features.requires_grad
     assert len(tower.calls) == 4  # 2 classes x (normal, abnormal)
     assert torch.equal(features[0], features[2])
 
-    normal, abnormal = prompt_sentences("industrial", "metal_nut")
+    normal, abnormal = prompt_sentences("industrial", "metal nut")
     assert tower.calls[2:] == [normal, abnormal]
     for state, sentences in enumerate((normal, abnormal)):
         expected = reference_ensemble(embed(sentences).double().numpy())
         np.testing.assert_allclose(features[1, state].numpy(), expected, atol=1e-6)
     assert torch.dot(features[1, 0], features[1, 1]).item() < 0.99  # the two states differ
 
-    again = fixed(["metal nut", "metal-nut", "bottle"])  # same prompt class name -> cache hit
+    again = fixed(["metal nut", "bottle"])  # the same words -> cache hit
     assert len(tower.calls) == 4
-    assert torch.equal(again[0], features[1]) and torch.equal(again[1], features[1])
+    assert torch.equal(again[0], features[1]) and torch.equal(again[1], features[0])

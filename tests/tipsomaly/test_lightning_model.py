@@ -74,13 +74,18 @@ def test_only_prompt_vectors_receive_gradients():
 
 def test_lightning_checkpoint_stores_prompts_not_the_backbone():
     module = _module()
+    with torch.no_grad():
+        module.model.prompts.normal.add_(1.0)  # "trained": not what any seed gives
+    module.model.prompts_changed()
     checkpoint = {"state_dict": module.state_dict()}
     module.on_save_checkpoint(checkpoint)
     assert set(checkpoint["state_dict"]) == {"model.prompts.normal", "model.prompts.abnormal", "model.prompts_learned"}
     fresh = _module()
+    assert not torch.equal(fresh.model.prompts.normal, module.model.prompts.normal) and not fresh.model.uses_learned_prompts
     fresh.on_load_checkpoint(checkpoint)
     fresh.load_state_dict(checkpoint["state_dict"])  # strict: the backbone comes from its files
-    torch.testing.assert_close(fresh.model.prompts.normal, module.model.prompts.normal)
+    torch.testing.assert_close(fresh.model.prompts.normal, module.model.prompts.normal, rtol=0, atol=0)
+    assert fresh.model.uses_learned_prompts and fresh.provenance()["prompt_hash"] == module.provenance()["prompt_hash"]
 
 
 def test_deep_prompts_train_and_are_saved():

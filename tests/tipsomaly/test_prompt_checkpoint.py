@@ -41,7 +41,7 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     save_prompt_checkpoint(path, PromptCheckpoint(torch.zeros(2, 8), torch.ones(2, 8), {"epoch": 1}))
 
     def crash(obj, f):
-        f.write(b"half a file")
+        open(f, "wb").write(b"half a file")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
@@ -142,3 +142,13 @@ def test_saving_refuses_settings_that_are_not_plain(tmp_path):
     with pytest.raises(PromptCheckpointError, match="settings say width=16 but the prompts have width=8"):
         save_prompt_checkpoint(tmp_path / "p.pt", PromptCheckpoint(torch.zeros(2, 8), torch.zeros(2, 8), {"width": 16}))
     assert not (tmp_path / "p.pt").exists()
+
+
+def test_the_latest_prompt_file_is_the_largest_epoch_number_not_the_last_in_text_order(tmp_path):
+    from lightning_modules.tipsomaly.prompt_checkpoint import latest_prompt_file
+
+    for epoch in (3, 10, 9):
+        save_prompt_checkpoint(tmp_path / f"learnable_prompts_epoch{epoch}.pt", PromptCheckpoint(torch.zeros(2, 8), torch.zeros(2, 8), {"epoch": epoch}))
+    (tmp_path / "learnable_prompts_epochX.pt").write_bytes(b"")  # not a prompt file name
+    assert latest_prompt_file(tmp_path).name == "learnable_prompts_epoch10.pt"
+    assert latest_prompt_file(tmp_path / "missing") is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from .deploy_arguments import add_model_arguments, image_files, load_detector
 
@@ -22,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     rate.add_argument("--quantile", type=float, default=None, help="quantile of the normal scores (default 0.99)")
     rate.add_argument("--target_fpr", type=float, default=None, help="target false-positive rate on normal images (= 1 - quantile)")
     parser.add_argument("--output", default=None, help="the JSON file (default: thresholds_<class>.json beside the prompt file)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing thresholds file")
     add_model_arguments(parser)
     return parser
 
@@ -34,6 +36,14 @@ def calibrate_main(argv: list[str]) -> int:
 
     quantile = 1.0 - args.target_fpr if args.target_fpr is not None else (args.quantile if args.quantile is not None else 0.99)
     try:
+        if not 0.0 < quantile < 1.0:  # checked before any image is scored
+            given = f"--target_fpr {args.target_fpr}" if args.target_fpr is not None else f"--quantile {args.quantile}"
+            raise ValueError(f"{given}: the quantile must lie in (0, 1) (a target false-positive rate in (0, 1)), e.g. --quantile 0.99")
+        output = Path(args.output or default_thresholds_path(args.prompt_file, args.class_name))
+        if output.is_dir():
+            raise ValueError(f"--output '{output}' is a folder; give the thresholds file's name, e.g. {output / f'thresholds_{args.class_name}.json'}")
+        if output.exists() and not args.overwrite:
+            raise ValueError(f"'{output}' already exists; pass --overwrite to replace it, or --output another file")
         normals = image_files(args.normal_dir, "normal")
         anomalous = image_files(args.anomalous_dir, "anomalous") if args.anomalous_dir else []
         detector = load_detector(args, args.class_name)
@@ -41,10 +51,10 @@ def calibrate_main(argv: list[str]) -> int:
             thresholds = calibrate_labelled(detector, normals + anomalous, [0] * len(normals) + [1] * len(anomalous), quantile)
         else:
             thresholds = calibrate_normal(detector, normals, quantile)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"tipsomaly calibrate: error: {error}", file=sys.stderr)
+        path = save_thresholds(output, thresholds)
+    except (ValueError, FileNotFoundError, OSError) as error:
+        print(f"tipsomaly calibrate: error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
         return 2
-    path = save_thresholds(args.output or default_thresholds_path(args.prompt_file, args.class_name), thresholds)
     print(f"thresholds for {thresholds.class_name!r} from {thresholds.n_images} images ({thresholds.method}) written to {path}")
     print(f"  image score >= {thresholds.image_threshold:.6g} is anomalous; map pixels >= {thresholds.map_threshold:.6g} are flagged")
     if thresholds.method == "normal_quantile":

@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
+from pathlib import Path
 
 from .deploy_arguments import add_model_arguments, load_detector
 
@@ -30,13 +30,15 @@ def export_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     import torch
 
+    from datamodules.class_names import prompt_class_name
     from lightning_modules.deploy.onnx_export import ExportError, OnnxDetector, export_onnx
 
     try:
+        if Path(args.output).is_dir():
+            raise ValueError(f"--output '{args.output}' is a folder; give the .onnx file's name, e.g. {Path(args.output) / 'model.onnx'}")
         detector = load_detector(args, args.class_names[0])
-        metadata = {"provenance": dataclasses.asdict(detector.provenance)}
-        path = export_onnx(detector.model, args.output, args.class_names, detector.image_size, detector.fixed_prompts, metadata)
-    except (ValueError, FileNotFoundError, ExportError) as error:
+        path = export_onnx(detector.model, args.output, args.class_names, detector.image_size, detector.fixed_prompts)
+    except (ValueError, FileNotFoundError, ExportError, OSError) as error:
         print(f"tipsomaly export: error: {error}", file=sys.stderr)
         return 2
     print(f"ONNX model for {args.class_names} at {detector.image_size} px written to {path}")
@@ -44,8 +46,9 @@ def export_main(argv: list[str]) -> int:
         images = torch.rand(2, 3, detector.image_size, detector.image_size, generator=torch.Generator().manual_seed(0))
         names = [args.class_names[i % len(args.class_names)] for i in range(2)]
         score, maps = OnnxDetector(path)(images.numpy(), names)
+        words = [prompt_class_name("", name) for name in names]  # as the export and the Detector say them
         with torch.no_grad():
-            ref = detector.model(images.to(detector.device), names, fixed_prompts=detector.fixed_prompts)
+            ref = detector.model(images.to(detector.device), words, fixed_prompts=detector.fixed_prompts)
         score_diff = float(abs(torch.from_numpy(score) - ref.pred_score.cpu()).max())
         map_diff = float(abs(torch.from_numpy(maps) - ref.anomaly_map.cpu()).max())
         print(f"  onnxruntime vs PyTorch on 2 random images: max |score diff| {score_diff:.2e}, max |map diff| {map_diff:.2e}")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from datamodules.atomic_files import write_text_atomic
-from lightning_modules.callbacks.wandb_results import latest_prompt_file
+from lightning_modules.tipsomaly.prompt_checkpoint import latest_prompt_file
 
 Runner = Callable[[list[str]], None]
 POINT_FILE = "point.json"
