@@ -16,11 +16,11 @@ from datamodules.class_names import prompt_class_name
 from datamodules.fingerprint import image_fingerprint
 from datamodules.image_io import check_mask_size, empty_mask_message, mask_is_empty, read_image, read_mask
 from datamodules.readers import SAMPLE_COLUMNS
+from datamodules.regions import region_weights
 from datamodules.resized_cache import ResizedImageCache
 from datamodules.resize import RESIZE_MODES, resize_image, resize_mask
 from datamodules.plan import SetPlan
 from datamodules.spec import DatasetSpec
-from lightning_modules.metrics.regions import region_weights
 
 
 class AnomalyDataset(Dataset[Item]):
