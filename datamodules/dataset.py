@@ -13,6 +13,8 @@ from torch.utils.data import Dataset
 
 from datamodules.batch import Item
 from datamodules.class_names import prompt_class_name
+from datamodules.errors import DatasetLayoutError
+from datamodules.file_checks import decode_problem, header_problem, problems_message
 from datamodules.fingerprint import image_fingerprint
 from datamodules.image_io import check_mask_size, empty_mask_message, mask_is_empty, read_image, read_mask
 from datamodules.readers import SAMPLE_COLUMNS
@@ -131,6 +133,38 @@ class AnomalyDataset(Dataset[Item]):
         if key is not None:
             self.image_cache.save(key, *resized)
         return resized
+
+    def check_files(self, *, decode: bool = False, skip: bool = False) -> None:
+        """Check every sample's image and mask up front, before a loader starts (datamodules.file_checks).
+
+        decode: decode every pixel as the workers will (also finds truncated files); else read headers only.
+        skip: drop unusable samples with one warning naming them (unlabelled predict sets, where one bad photo
+            must not stop the rest); else one DatasetLayoutError listing them (a dropped test image would change
+            every metric).
+        """
+        problems: dict[int, str] = {}
+        for position, (image_path, mask_path, _, _) in enumerate(self._rows):
+            if decode:
+                problem = decode_problem(image_path, mask_path, self.mask_threshold)
+            else:
+                problem = header_problem(image_path, mask_path, verify=skip)
+            if problem:
+                problems[position] = problem
+        if not problems:
+            return
+        where = f"dataset '{self.dataset_name}'"
+        if not skip or len(problems) == len(self._rows):
+            raise DatasetLayoutError(
+                problems_message(list(problems.values()), len(self._rows), where, "replace or remove these files.")
+            )
+        warnings.warn(
+            problems_message(list(problems.values()), len(self._rows), where, "replace them; they are skipped, the others scored.")
+            .replace("cannot be used", "cannot be used and are skipped"),
+            stacklevel=2,
+        )
+        keep = [position for position in range(len(self._rows)) if position not in problems]
+        self.samples = self.samples.iloc[keep].reset_index(drop=True)
+        self._rows = [self._rows[position] for position in keep]
 
     def evaluation_plan(self) -> SetPlan:
         """What evaluating this set computes: its reader class names in table order and its metric levels."""

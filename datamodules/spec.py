@@ -26,6 +26,7 @@ from typing import Any, Literal, Optional
 import pandas as pd
 
 from datamodules.errors import DatasetLayoutError
+from datamodules.path_names import check_path_part
 from datamodules.readers import FORMATS, READERS, read_samples
 
 Levels = Literal["image", "pixel", "both"]
@@ -91,6 +92,7 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise DatasetLayoutError(f"dataset name {self.name!r}: expected a non-empty string, e.g. name: visa.")
+        check_path_part(self.name, "dataset name", "name the set with one plain word, e.g. name: visa (no '/', '\\', '..').")
         if self.name in RESERVED_NAMES:
             raise DatasetLayoutError(
                 f"dataset name '{self.name}' is reserved for the mean rows of the results table; rename the set."
