@@ -14,7 +14,7 @@ def test_importing_datamodules_imports_no_lightning_modules(tmp_path):
         import sys
         import datamodules
         from datamodules import AnomalyDataModule, AnomalyDataset, make_synthetic_dataset
-        from datamodules import regions, summary, atomic_files  # modules the model side uses
+        from datamodules import regions, summary, atomic_files, few_shot  # modules the model side uses
         root = make_synthetic_dataset(r"{tmp_path}", classes=("grid_texture",), n_normal=1, n_anomalous=1, image_size=32)
         item = AnomalyDataset.from_spec(datamodules.DatasetSpec(name="s", format="mvtec", root=str(root)), image_size=28)[1]
         loaded = sorted(name for name in sys.modules if name.split(".")[0] in ("lightning_modules", "tipsomaly"))
