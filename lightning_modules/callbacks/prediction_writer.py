@@ -140,6 +140,9 @@ class PredictionWriter(L.Callback):
             if self.save_maps:
                 self._merge_map_shards(folder, trainer.world_size)
             self._write_overlays(folder, overlays)
+            few_shot = getattr(trainer.lightning_module, "few_shot", None)  # few-shot mode: which images formed each bank
+            if few_shot is not None:
+                few_shot.write_references(folder)
         self._reset()
 
     def _write_map_shards(self, folder: Path, rank: int, world_size: int) -> None:
