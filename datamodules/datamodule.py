@@ -75,7 +75,7 @@ class AnomalyDataModule(L.LightningDataModule):
         predict_sets: SpecList = None,
         image_cache_dir: Optional[str] = None,
         check_files: bool = False,
-        few_shot: Optional[dict[str, int]] = None,
+        few_shot: Optional[FewShot] = None,
     ) -> None:
         super().__init__()
         self.train_sets = _specs(train_sets, "train_sets")
@@ -97,8 +97,7 @@ class AnomalyDataModule(L.LightningDataModule):
         if not isinstance(check_files, bool):
             raise ValueError(f"check_files must be true or false, got {check_files!r}.")
         self.check_files = check_files
-        coerced = FewShot.coerce(few_shot, "data")
-        self.few_shot = None if coerced is None else coerced.as_dict()
+        self.few_shot = FewShot.coerce(few_shot, "data")  # a mapping {k, seed} works too
         if not allow_train_test_overlap:
             _refuse_overlap(self.train_sets, self.test_sets)
         self.train_datasets: list[AnomalyDataset] = []
@@ -113,7 +112,7 @@ class AnomalyDataModule(L.LightningDataModule):
         if stage in ("fit", "validate", None) and not self.val_datasets:
             self.val_datasets = self._datasets(self.val_sets)
         if stage in ("test", None) and not self.test_datasets:
-            self.test_datasets = self._datasets(self.test_sets, few_shot=FewShot.coerce(self.few_shot, "data"))
+            self.test_datasets = self._datasets(self.test_sets, few_shot=self.few_shot)
         if stage in ("predict", None) and not self.predict_datasets:
             self.predict_datasets = self._datasets(self.predict_sets, skip_bad_files=True)
 
