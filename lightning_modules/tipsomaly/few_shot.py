@@ -125,47 +125,55 @@ class FewShotMemory:
         self.banks: Tensor | None = None  # [C, M, D] unit float32
         self.references: dict[str, dict[str, list[str]]] = {}  # dataset -> class -> paths, in bank order
         self.settings: dict[str, dict] = {}  # dataset -> {k, seed, source per class}
+        self._pending: list[Tensor] = []  # banks added, not yet stacked
 
     @property
     def active(self) -> bool:
         return self.banks is not None
 
     def clear(self) -> None:
-        self.keys, self.banks, self.references, self.settings = {}, None, {}, {}
+        self.keys, self.banks, self.references, self.settings, self._pending = {}, None, {}, {}, []
 
     def build(self, encode: Callable[[Tensor, Optional[list[str]]], Tensor], datasets: Iterable, device: torch.device, batch_size: int = 16) -> None:
         """Encode every reference image of the datasets that carry references (`AnomalyDataset.reference_dataset`).
 
         encode(images [R, 3, S, S] on `device`, fingerprints or None) -> patch tokens [R, N, D]. Datasets without
-        references keep the zero-shot output. Banks of different sizes (another k) are padded by repeating their
-        own rows, which leaves every maximum unchanged.
+        references keep the zero-shot output.
         """
         self.clear()
-        banks: list[Tensor] = []
         for dataset in datasets:
             references = getattr(dataset, "reference_dataset", lambda: None)()
             if references is None:
                 continue
             name = dataset.dataset_name
-            self.references[name] = {}
             self.settings[name] = {**dataset.few_shot.as_dict(), "source": {c: r.source for c, r in dataset.references.items()}}
-            for class_name, refs in dataset.references.items():
+            for class_name in dataset.references:
                 rows = [int(i) for i in references.samples.index[references.samples["class_name"] == class_name]]
-                patches = []
+                parts = []
                 for start in range(0, len(rows), batch_size):
                     batch = collate([references[i] for i in rows[start : start + batch_size]])
-                    images = batch.image.to(device)
-                    fingerprints = list(batch.fingerprint)
-                    if self.rotations:  # the rotated copies get their own fingerprints (computed by the encoder)
-                        images, fingerprints = rotated(images), None
-                    patches.append(encode(images, fingerprints))
-                self.keys[(name, class_name)] = len(banks)
-                banks.append(memory_bank(torch.cat(patches)))
-                self.references[name][class_name] = [references.samples["image_path"][i] for i in rows]
+                    parts.append((batch.image.to(device), list(batch.fingerprint)))
+                paths = [references.samples["image_path"][i] for i in rows]
+                self.add((name, class_name), encode, parts, paths)
+        self._stack()
+
+    def add(self, key: tuple[str, str], encode: Callable, parts: list[tuple[Tensor, Optional[list[str]]]], paths: list[str]) -> None:
+        """One bank from reference images given as (images [R, 3, S, S], fingerprints or None) parts; call `_stack` after."""
+        patches = []
+        for images, fingerprints in parts:
+            if self.rotations:  # the rotated copies get their own fingerprints (computed by the encoder)
+                images, fingerprints = rotated(images), None
+            patches.append(encode(images, fingerprints))
+        self.keys[key] = len(self._pending)
+        self._pending.append(memory_bank(torch.cat(patches)))
+        self.references.setdefault(key[0], {})[key[1]] = list(paths)
+
+    def _stack(self) -> None:
+        # banks of different sizes (another k) are padded by repeating their own rows: every maximum is unchanged
+        banks, self._pending = self._pending, []
         if banks:
             size = max(bank.shape[0] for bank in banks)
-            padded = [bank[torch.arange(size, device=bank.device) % bank.shape[0]] for bank in banks]
-            self.banks = torch.stack(padded)
+            self.banks = torch.stack([bank[torch.arange(size, device=bank.device) % bank.shape[0]] for bank in banks])
 
     def for_batch(self, dataset_names: Sequence[str], class_names: Sequence[str]) -> Optional[Callable]:
         """The hook `TipsomalyModel.forward(few_shot=...)` applies to this batch's output, or None (zero-shot)."""
@@ -214,6 +222,68 @@ class FewShotMemory:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, json.dumps(record, indent=2) + "\n")
         return path
+
+
+# -- deployment: a detector's references (lightning_modules/deploy) ---------------------------------------------
+DETECTOR_SET = "detector"
+
+
+def reference_files(folder: str | os.PathLike) -> list[Path]:
+    """The images directly in a reference folder, sorted; an error naming the folder when it holds none."""
+    from datamodules.readers.pairing import list_images
+
+    path = Path(folder)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{_FILE}: reference folder '{folder}' does not exist; give a folder of normal images of the product")
+    files = list_images(path)
+    if not files:
+        raise ValueError(f"{_FILE}: reference folder '{folder}' holds no images; put a few normal images of the product there")
+    return files
+
+
+def detector_memory(encode: Callable, images: Tensor, paths: Sequence[str], class_name: str, weight: float, only: bool,
+                    rotations: bool, sigma: float) -> FewShotMemory:
+    """One bank for a detector's product from its reference images [R, 3, S, S] (already prepared as it prepares
+    every image); keyed (DETECTOR_SET, class_name)."""
+    memory = FewShotMemory(weight, only, rotations, sigma)
+    memory.settings[DETECTOR_SET] = {"k": len(paths), "seed": None, "source": {class_name: "reference_dir"}}
+    memory.add((DETECTOR_SET, class_name), encode, [(images, None)], [str(p) for p in paths])
+    memory._stack()
+    return memory
+
+
+def file_digest(paths: Iterable[str | os.PathLike]) -> str:
+    """SHA-256 over the contents of the files, in sorted order of their digests (names and order do not matter)."""
+    import hashlib
+
+    digests = sorted(hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths)
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def scoring_record(memory: Optional[FewShotMemory]) -> Optional[dict]:
+    """What thresholds store about a detector's few-shot mode (None: zero-shot): their scale depends on it."""
+    if memory is None:
+        return None
+    paths = [p for classes in memory.references.values() for ps in classes.values() for p in ps]
+    return {"k": len(paths), "weight": memory.weight, "only": memory.only, "rotations": memory.rotations,
+            "references_sha256": file_digest(paths)}
+
+
+def refuse_reference_overlap(images: Sequence[str | os.PathLike], memory: Optional[FewShotMemory], what: str = "normal") -> None:
+    """Refuse calibration images that are also reference images (same content): their few-shot distance is 0,
+    so thresholds computed on them would sit too low."""
+    if memory is None:
+        return
+    import hashlib
+
+    references = {hashlib.sha256(Path(p).read_bytes()).hexdigest() for cs in memory.references.values() for ps in cs.values() for p in ps}
+    shared = [Path(p).name for p in images if hashlib.sha256(Path(p).read_bytes()).hexdigest() in references]
+    if shared:
+        shown = ", ".join(shared[:5]) + (f" and {len(shared) - 5} more" if len(shared) > 5 else "")
+        raise ValueError(
+            f"{len(shared)} {what} image(s) are also few-shot reference images ({shown}): their distance to the memory "
+            "bank is 0, which would bias the thresholds low. Fix: calibrate on normal images other than the references."
+        )
 
 
 def add_plan_notes(table, plans) -> "object":
