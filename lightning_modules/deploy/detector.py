@@ -23,6 +23,7 @@ from PIL import Image
 
 from lightning_modules.tips import TipsModel, TipsSpec
 from lightning_modules.tips.vision_tower import PATCH_SIZE
+from lightning_modules.tipsomaly.few_shot import DETECTOR_SET, detector_memory, reference_files, scoring_record
 from lightning_modules.tipsomaly.fixed_prompts import resolve_ensemble
 from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
 from lightning_modules.tipsomaly.torch_model import TipsomalyModel
@@ -96,6 +97,7 @@ class Detector:
         self.fixed_prompts = fixed_prompts
         self.batch_size = batch_size
         self.thresholds = None
+        self.few_shot = None  # a FewShotMemory in few-shot mode (Detector.load(reference_dir=...))
         if thresholds is not None:
             self.set_thresholds(thresholds)
 
@@ -118,12 +120,18 @@ class Detector:
         sigma: float = 4.0,
         device: str | torch.device = "cpu",
         batch_size: int = 8,
+        reference_dir: str | os.PathLike | None = None,
+        few_shot_weight: float = 0.5,
+        few_shot_only: bool = False,
+        few_shot_rotations: bool = False,
     ) -> "Detector":
         """A detector from a prompt file (ours or the reference's; None = fixed prompts only).
 
         class_name: the product's name as the prompts say it ("metal_nut" or "metal nut"); taken from
         the thresholds when not given. image_size and fixed_prompts default to the prompt file's
         settings (else 518 and "industrial"). The scoring options are the model's (paper defaults).
+        reference_dir: a folder of normal images of the product: few-shot mode (tipsomaly/few_shot.py) with
+        them all as references, combined by few_shot_weight / few_shot_only (rotations: also turned copies).
         """
         if backbone is None:
             raise ValueError("detector.py: give backbone=TipsSpec(name=..., checkpoint_dir=...) (or explicit paths); tipsomaly never downloads weights")
@@ -155,14 +163,23 @@ class Detector:
         if checkpoint is not None:
             model.prompts.load_checkpoint(checkpoint, str(prompt_file))
             model.prompts_changed()
+        few_shot = None  # few-shot mode (few_shot.py): one memory bank from the reference images
+        if reference_dir is not None:
+            paths = reference_files(reference_dir)
+            images = torch.stack([prepare(str(p), image_size).image for p in paths]).to(device)
+            encode = lambda batch, fingerprints: model.visual_features(batch, fingerprints, use_cache=False)[2]  # noqa: E731
+            few_shot = detector_memory(encode, images, paths, class_name, few_shot_weight, few_shot_only, few_shot_rotations, sigma)
+        scoring = {**scoring_settings(fixed_prompts, image_token, local_to_global, decoupled, sigma), "few_shot": scoring_record(few_shot)}
         provenance = Provenance(
             backbone=backbone_label(tips),
             image_size=image_size,
             prompt_file=Path(prompt_file).name if prompt_file is not None else "",
             prompt_sha256=file_sha256(prompt_file) if prompt_file is not None else "",
-            scoring=scoring_settings(fixed_prompts, image_token, local_to_global, decoupled, sigma),
+            scoring=scoring,
         )
-        return cls(model, class_name, image_size, provenance, loaded, fixed_prompts, batch_size)
+        detector = cls(model, class_name, image_size, provenance, loaded, fixed_prompts, batch_size)
+        detector.few_shot = few_shot
+        return detector
 
     def set_thresholds(self, thresholds: Thresholds | str | os.PathLike) -> None:
         """Use these thresholds; refused when they belong to another backbone, size, prompt file, scoring or class."""
@@ -182,7 +199,8 @@ class Detector:
     def score_inputs(self, inputs: Sequence[ModelInput]) -> tuple[torch.Tensor, torch.Tensor]:
         """(pred_score [B], anomaly_map [B, S, S]) on the CPU, float32, for prepared inputs."""
         images = torch.stack([item.image for item in inputs]).to(self.device)
-        out = self.model(images, [self.class_name] * len(inputs), fixed_prompts=self.fixed_prompts)
+        few_shot = self.few_shot.for_batch([DETECTOR_SET] * len(inputs), [self.class_name] * len(inputs)) if self.few_shot else None
+        out = self.model(images, [self.class_name] * len(inputs), fixed_prompts=self.fixed_prompts, few_shot=few_shot)
         return out.pred_score.float().cpu(), out.anomaly_map.float().cpu()
 
     def _detection(self, item: ModelInput, score: float, square_map: torch.Tensor, overlay: bool) -> Detection:

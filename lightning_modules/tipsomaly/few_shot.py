@@ -59,19 +59,22 @@ def _work_dtype() -> torch.dtype:
     return torch.float32 if torch.get_float32_matmul_precision() == "highest" else torch.float64
 
 
-def nearest_distances(patches: Tensor, banks: Tensor, bank_index: Tensor | None = None, max_elements: int = MAX_CHUNK_ELEMENTS) -> Tensor:
+def nearest_distances(
+    patches: Tensor, banks: Tensor, bank_index: Tensor | None = None, max_elements: int = MAX_CHUNK_ELEMENTS, chunk: int | None = None
+) -> Tensor:
     """(1 - cosine to the nearest memory patch) / 2 of every test patch, exact.
 
     patches: [B, N, D] raw test patch tokens (any float dtype). banks: [C, M, D] unit memory patches (float32),
     one bank per class. bank_index: long [B], the bank of each image; None: every image uses banks[0].
-    Returns float32 [B, N] in [0, 1]. Chunks of the bank keep each similarity block under `max_elements` floats.
+    Returns float32 [B, N] in [0, 1]. Chunks of the bank keep each similarity block under `max_elements` floats;
+    `chunk` fixes the number of memory patches per block instead (an export with a symbolic batch size).
     """
     batch, count, width = patches.shape
     with torch.autocast(device_type=patches.device.type, enabled=False):
         dtype = _work_dtype()
         queries = normalize_visual(patches).to(dtype)
         banks = banks.to(dtype)
-        chunk = max(1, max_elements // max(1, batch * count))
+        chunk = chunk or max(1, max_elements // max(1, batch * count))
         best = torch.full((batch, count), -math.inf, dtype=dtype, device=patches.device)
         for start in range(0, banks.shape[1], chunk):
             if bank_index is None:
@@ -103,6 +106,17 @@ def combine(zero_shot: ScorerOutput, few_map: Tensor, weight: float, only: bool)
         zero_shot, pred_score=scores[0], score_first=scores[1], score_second=scores[2], anomaly_map=maps,
         max_pixel_score=maps.flatten(1).amax(dim=1),
     )
+
+
+def apply_few_shot(
+    zero_shot: ScorerOutput, patches: Tensor, banks: Tensor, bank_index: Tensor | None, weight: float, only: bool, sigma: float,
+    chunk: int | None = None,
+) -> ScorerOutput:
+    """The whole few-shot step on one batch: distances to the banks, the smoothed map, the combination."""
+    size = tuple(zero_shot.anomaly_map.shape[-2:])
+    grid = (size[0] // PATCH_SIZE, size[1] // PATCH_SIZE)
+    distances = nearest_distances(patches, banks, bank_index, chunk=chunk)
+    return combine(zero_shot, few_shot_map(distances, grid, size, sigma), weight, only)
 
 
 def rotated(images: Tensor) -> Tensor:
@@ -191,10 +205,7 @@ class FewShotMemory:
         index = torch.tensor(rows, device=self.banks.device) if len(set(rows)) > 1 else None
 
         def apply(zero_shot: ScorerOutput, patches: Tensor) -> ScorerOutput:
-            size = tuple(zero_shot.anomaly_map.shape[-2:])
-            grid = (size[0] // PATCH_SIZE, size[1] // PATCH_SIZE)
-            distances = nearest_distances(patches, banks, index)
-            return combine(zero_shot, few_shot_map(distances, grid, size, self.sigma), self.weight, self.only)
+            return apply_few_shot(zero_shot, patches, banks, index, self.weight, self.only, self.sigma)
 
         return apply
 
@@ -250,6 +261,19 @@ def detector_memory(encode: Callable, images: Tensor, paths: Sequence[str], clas
     memory.add((DETECTOR_SET, class_name), encode, [(images, None)], [str(p) for p in paths])
     memory._stack()
     return memory
+
+
+def banks_for_classes(memory: FewShotMemory, class_names: Sequence[str]) -> Tensor:
+    """A detector's banks [C, M, D] in the order of `class_names` (an export's class list); an error naming the
+    classes without references."""
+    missing = [name for name in class_names if (DETECTOR_SET, name) not in memory.keys]
+    if missing:
+        held = [c for _, c in memory.keys]
+        raise ValueError(
+            f"{_FILE}: no few-shot references for class(es) {missing}; the reference folder is of {held}. Fix: export "
+            "only that class with --reference_dir, or export without --reference_dir"
+        )
+    return memory.banks[[memory.keys[(DETECTOR_SET, name)] for name in class_names]]
 
 
 def file_digest(paths: Iterable[str | os.PathLike]) -> str:

@@ -21,6 +21,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image_size", type=int, default=None, help="model input side S (default: the prompt file's, else 518)")
     parser.add_argument("--fixed_prompts", default=None, help="prompt family: industrial, medical, object_agnostic (default: the prompt file's)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    parser.add_argument("--reference_dir", default=None, help="few-shot mode: a folder of normal reference images of the product")
 
 
 def backbone_spec(args: argparse.Namespace) -> dict:
@@ -36,6 +37,7 @@ def load_detector(args: argparse.Namespace, class_name: str | None, thresholds=N
     return Detector.load(
         args.prompt_file, thresholds=thresholds, backbone=backbone_spec(args), class_name=class_name,
         image_size=args.image_size, fixed_prompts=args.fixed_prompts, device=args.device,
+        reference_dir=getattr(args, "reference_dir", None),
     )
 
 

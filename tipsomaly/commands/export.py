@@ -35,7 +35,7 @@ def export_main(argv: list[str]) -> int:
     try:
         detector = load_detector(args, args.class_names[0])
         metadata = {"provenance": dataclasses.asdict(detector.provenance)}
-        path = export_onnx(detector.model, args.output, args.class_names, detector.image_size, detector.fixed_prompts, metadata)
+        path = export_onnx(detector.model, args.output, args.class_names, detector.image_size, detector.fixed_prompts, metadata, detector.few_shot)
     except (ValueError, FileNotFoundError, ExportError) as error:
         print(f"tipsomaly export: error: {error}", file=sys.stderr)
         return 2
@@ -45,7 +45,8 @@ def export_main(argv: list[str]) -> int:
         names = [args.class_names[i % len(args.class_names)] for i in range(2)]
         score, maps = OnnxDetector(path)(images.numpy(), names)
         with torch.no_grad():
-            ref = detector.model(images.to(detector.device), names, fixed_prompts=detector.fixed_prompts)
+            few_shot = detector.few_shot.for_batch(["detector"] * len(names), names) if detector.few_shot else None  # few-shot mode
+            ref = detector.model(images.to(detector.device), names, fixed_prompts=detector.fixed_prompts, few_shot=few_shot)
         score_diff = float(abs(torch.from_numpy(score) - ref.pred_score.cpu()).max())
         map_diff = float(abs(torch.from_numpy(maps) - ref.anomaly_map.cpu()).max())
         print(f"  onnxruntime vs PyTorch on 2 random images: max |score diff| {score_diff:.2e}, max |map diff| {map_diff:.2e}")
