@@ -32,7 +32,7 @@ def _test(root, few_shot=None, folder=None, **options):
     data = AnomalyDataModule(test_sets=[{"name": "syn", "format": "mvtec", "root": root}], image_size=SIZE,
                              batch_size=4, num_workers=0, few_shot=few_shot)
     torch.manual_seed(0)
-    module = Tipsomaly(backbone=TipsSpec(**tiny_files("mlp")), prompt_method="none", image_size=SIZE, feature_cache="off", **options)
+    module = Tipsomaly(backbone=TipsSpec(**tiny_files("mlp")), prompt_method="none", image_size=SIZE, **{"feature_cache": "off", **options})
     maps = Maps()
     callbacks = [maps] + ([PredictionWriter(str(folder), overlays_per_class=0)] if folder else [])
     L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -88,3 +88,24 @@ def test_references_from_test_normals_leave_the_evaluation_and_the_coverage_says
     table = module.test_results.set_index(["dataset", "class"])
     assert "references from the normal test images, left out of the evaluation (grid_texture)" in table.loc[("syn", "mean"), "coverage"]
     assert module.few_shot.settings["syn"]["source"] == {"grid_texture": "test"}
+
+
+def test_predict_builds_the_banks_too_and_records_them(root, tmp_path):
+    data = AnomalyDataModule(predict_sets=[{"name": "syn", "format": "mvtec", "root": root, "few_shot": {"k": 2, "seed": 0}}],
+                             image_size=56, batch_size=4, num_workers=0)
+    module = Tipsomaly(backbone=TipsSpec(**tiny_files("mlp")), prompt_method="none", image_size=56, feature_cache="off", few_shot_only=True)
+    L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+              callbacks=[PredictionWriter(str(tmp_path), overlays_per_class=0)]).predict(module, datamodule=data, return_predictions=False)
+    assert module.few_shot.active and sorted(module.few_shot.references["syn"]) == ["grid_texture", "round_object"]
+    record = json.loads((tmp_path / "few_shot_references.json").read_text())
+    assert {len(c["images"]) for c in record["syn"]["classes"].values()} == {2}
+    assert (tmp_path / "predictions.csv").is_file()
+
+
+def test_reference_features_go_through_the_disk_feature_cache(root, tmp_path):
+    cache = tmp_path / "features"
+    first, mean, maps, _ = _test(root, {"k": 3, "seed": 0}, feature_cache="disk", feature_cache_dir=str(cache))
+    entries = len(list(cache.glob("*.pt")))
+    assert entries == 2 * 12 + 2 * 3  # the test images and every class's 3 train/good references
+    _, again, maps_again, _ = _test(root, {"k": 3, "seed": 0}, feature_cache="disk", feature_cache_dir=str(cache))
+    assert len(list(cache.glob("*.pt"))) == entries and torch.equal(maps, maps_again)
