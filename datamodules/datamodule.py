@@ -98,6 +98,14 @@ class AnomalyDataModule(L.LightningDataModule):
             raise ValueError(f"check_files must be true or false, got {check_files!r}.")
         self.check_files = check_files
         self.few_shot = FewShot.coerce(few_shot, "data")  # a mapping {k, seed} works too
+        for argument, specs in (("train_sets", self.train_sets), ("val_sets", self.val_sets)):
+            named = [spec.name for spec in specs if spec.few_shot is not None]
+            if named:
+                # the model builds memory banks for test and predict only: references drawn here would go unused
+                raise ValueError(
+                    f"{argument}: few_shot is set on {named}, but few-shot references apply to test_sets and "
+                    "predict_sets only. Fix: remove few_shot from these sets."
+                )
         if not allow_train_test_overlap:
             _refuse_overlap(self.train_sets, self.test_sets)
         self.train_datasets: list[AnomalyDataset] = []

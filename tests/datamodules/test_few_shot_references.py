@@ -137,3 +137,9 @@ def test_training_splits_of_btad_visa_dagm_and_meta_json(tree):
     assert list(read_train_normals("meta_json", tree.path("meta"))["image_path"]) == [tree.path("meta/bottle/train/good/0.png")]
 
     assert read_train_normals("headct", tree.path("btad")) is None  # no training split in that layout
+
+
+def test_few_shot_on_a_train_or_validation_set_is_refused(synthetic):
+    spec = {"name": "m", "format": "mvtec", "root": synthetic, "few_shot": {"k": 1}}
+    with pytest.raises(ValueError, match=r"val_sets: few_shot is set on \['m'\].*test_sets and predict_sets only"):
+        AnomalyDataModule(val_sets=[spec])
