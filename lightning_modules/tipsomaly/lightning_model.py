@@ -298,7 +298,8 @@ class Tipsomaly(L.LightningModule):
         loaders = [loaders] if not isinstance(loaders, (list, tuple)) else list(loaders)
         use_cache = self.model.feature_cache.mode == "disk"
         encode = lambda images, fingerprints: self.model.visual_features(images, fingerprints, use_cache, check_range=False)[2]  # noqa: E731
-        self.few_shot.build(encode, [loader.dataset for loader in loaders], self.device)
+        with self.trainer.precision_plugin.forward_context():  # the references' features at the test images' precision
+            self.few_shot.build(encode, [loader.dataset for loader in loaders], self.device)
         if self.few_shot.active:
             rank_zero_info(f"few-shot memory banks: {len(self.few_shot.keys)} classes, {self.few_shot.memory_bytes() / 2**20:.1f} MiB")
 

@@ -109,3 +109,22 @@ def test_reference_features_go_through_the_disk_feature_cache(root, tmp_path):
     assert entries == 2 * 12 + 2 * 3  # the test images and every class's 3 train/good references
     _, again, maps_again, _ = _test(root, {"k": 3, "seed": 0}, feature_cache="disk", feature_cache_dir=str(cache))
     assert len(list(cache.glob("*.pt"))) == entries and torch.equal(maps, maps_again)
+
+
+def test_under_bf16_mixed_the_bank_is_encoded_like_the_test_images(tmp_path):
+    import shutil
+
+    root = make_synthetic_dataset(tmp_path / "d", classes=("round_object",), n_normal=2, n_anomalous=1, image_size=32)
+    for path in (root / "round_object" / "train" / "good").glob("*.png"):  # the references are also test images here
+        shutil.copy(path, root / "round_object" / "test" / "good" / f"copy_{path.name}")
+    data = AnomalyDataModule(predict_sets=[{"name": "s", "format": "mvtec", "root": str(root), "few_shot": {"k": 2}}],
+                             image_size=56, batch_size=8, num_workers=0)
+    module = Tipsomaly(backbone=TipsSpec(**tiny_files("mlp")), prompt_method="none", image_size=56, feature_cache="off", few_shot_only=True)
+    outputs = L.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False).predict(module, datamodule=data)
+    out = outputs[0]
+    copies = [i for i, path in enumerate(out.image_path) if "copy_" in path]
+    assert len(copies) == 2 and out.anomaly_map.dtype == torch.float32
+    assert out.anomaly_map[copies].abs().max() <= 1e-6  # same bf16 features as the bank: distance 0
+    others = [i for i in range(len(out.image_path)) if i not in copies]
+    assert out.anomaly_map[others].amax() > 1e-3
