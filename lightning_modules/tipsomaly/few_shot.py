@@ -213,8 +213,12 @@ class FewShotMemory:
         """What provenance records: None without banks, else the settings that scored."""
         if not self.settings:
             return None
-        first = next(iter(self.settings.values()))
-        return {"k": first["k"], "seed": first["seed"], "weight": self.weight, "only": self.only, "rotations": self.rotations}
+        draws = {name: (entry["k"], entry["seed"]) for name, entry in self.settings.items()}
+        if len(set(draws.values())) == 1:  # one k and seed for every set (the usual case): plain values
+            k, seed = next(iter(draws.values()))
+        else:
+            k, seed = ({name: draw[i] for name, draw in draws.items()} for i in (0, 1))
+        return {"k": k, "seed": seed, "weight": self.weight, "only": self.only, "rotations": self.rotations}
 
     def memory_bytes(self) -> int:
         return 0 if self.banks is None else self.banks.numel() * self.banks.element_size()

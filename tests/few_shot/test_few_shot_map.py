@@ -120,3 +120,12 @@ def test_batches_of_one_class_or_of_several_use_each_images_own_bank():
 def test_bad_settings_are_refused(weight, only, rotations, message):
     with pytest.raises(ValueError, match=message):
         check_few_shot_arguments(weight, only, rotations)
+
+
+def test_the_provenance_record_names_k_and_seed_per_set_only_when_they_differ():
+    memory = FewShotMemory(weight=0.3)
+    assert memory.describe() is None
+    memory.settings = {"a": {"k": 4, "seed": 0}, "b": {"k": 4, "seed": 0}}
+    assert memory.describe() == {"k": 4, "seed": 0, "weight": 0.3, "only": False, "rotations": False}
+    memory.settings["b"] = {"k": 2, "seed": 1}
+    assert memory.describe()["k"] == {"a": 4, "b": 2} and memory.describe()["seed"] == {"a": 0, "b": 1}
