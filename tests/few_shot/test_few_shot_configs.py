@@ -7,7 +7,7 @@ import yaml
 
 from datamodules import DatasetSpec
 from tipsomaly.cli import main
-from tipsomaly.sweep import grid_points, load_sweep
+from tipsomaly.sweep import agent_args, grid_points, load_sweep
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 
@@ -33,6 +33,7 @@ def test_the_few_shot_config_sets_k4_seed0_on_sets_with_normal_images(capsys, mo
 def test_the_sweep_is_k_1_2_4_times_three_seeds_and_its_arguments_parse(capsys, monkeypatch):
     monkeypatch.setenv("TIPSOMALY_DATA", "/data")
     points = grid_points(load_sweep(CONFIGS / "sweeps" / "few_shot.yaml"))
-    assert sorted((p["data.few_shot.k"], p["data.few_shot.seed"]) for p in points) == [(k, s) for k in (1, 2, 4) for s in (0, 1, 2)]
-    config = _resolved(capsys, "--data.few_shot.k=2", "--data.few_shot.seed=1")
-    assert config["data"]["few_shot"] == {"k": 2, "seed": 1}
+    assert sorted((p["data.few_shot"]["k"], p["data.few_shot"]["seed"]) for p in points) == [(k, s) for k in (1, 2, 4) for s in (0, 1, 2)]
+    assert agent_args(points[4]) == ['--data.few_shot={"k": 2, "seed": 1}']
+    assert _resolved(capsys, *agent_args(points[4]))["data"]["few_shot"] == {"k": 2, "seed": 1}
+    assert _resolved(capsys, "--data.few_shot.k=2", "--data.few_shot.seed=1")["data"]["few_shot"] == {"k": 2, "seed": 1}
