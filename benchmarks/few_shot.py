@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from backbone import flops_per_image
 from harness import machine, timed, write_random_checkpoint
 from lightning_modules.tips import load_tips
 from lightning_modules.tips.vision_tower import PATCH_SIZE
@@ -55,13 +56,17 @@ def main() -> None:
             distances_only = min(distances_only, timed(lambda: nearest_distances(patches, bank), 1, sync) / args.batch)
     bank_mib = bank.numel() * bank.element_size() / 2**20
     ratio = per_image / tower
+    # machine-independent: multiply-adds of the exact search (N x M x D) against the tower's counted FLOPs
+    search_gflop = 2 * patches.shape[1] * bank.shape[1] * bank.shape[-1] / 1e9
+    tower_gflop = flops_per_image(tips.vision, args.size, device) / 1e9
     print(f"ViT-{args.preset}/14 at {args.size} px ({grid[0]}x{grid[1]} patches, width {bank.shape[-1]}), k={args.k}, batch {args.batch}, {device}")
     print(f"image tower          {tower * 1e3:9.1f} ms / image")
     print(f"memory-bank search   {per_image * 1e3:9.1f} ms / image  ({ratio:.1%} of the tower; distances alone {distances_only * 1e3:.1f} ms)")
     print(f"memory per class     {bank_mib:9.2f} MiB  ({bank.shape[1]} patches x {bank.shape[-1]} float32)")
+    print(f"FLOPs per image      search {search_gflop:.2f} GFLOP vs tower {tower_gflop:.1f} GFLOP ({search_gflop / tower_gflop:.1%})")
     print(f"SUMMARY few_shot preset={args.preset} size={args.size} k={args.k} batch={args.batch} device={device.type} "
           f"tower_ms={tower * 1e3:.1f} search_ms={per_image * 1e3:.1f} distances_ms={distances_only * 1e3:.1f} "
-          f"search_over_tower={ratio:.3f} bank_mib_per_class={bank_mib:.2f}")
+          f"search_over_tower={ratio:.3f} search_gflop={search_gflop:.2f} tower_gflop={tower_gflop:.1f} bank_mib_per_class={bank_mib:.2f}")
 
 
 if __name__ == "__main__":
