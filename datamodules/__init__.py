@@ -12,6 +12,7 @@ from datamodules.batch import Batch, Item, collate
 from datamodules.datamodule import AnomalyDataModule
 from datamodules.dataset import AnomalyDataset
 from datamodules.errors import DatasetLayoutError
+from datamodules.few_shot import FewShot
 from datamodules.readers import FORMATS, read_samples
 from datamodules.sampler import NonRepeatingDistributedSampler, StableShardSampler
 from datamodules.spec import DatasetSpec
@@ -25,6 +26,7 @@ __all__ = [
     "Batch",
     "DatasetLayoutError",
     "DatasetSpec",
+    "FewShot",
     "Item",
     "NonRepeatingDistributedSampler",
     "StableShardSampler",

@@ -17,6 +17,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from datamodules.batch import collate
 from datamodules.dataset import AnomalyDataset
+from datamodules.few_shot import FewShot
 from datamodules.resize import RESIZE_MODES, ResizeMode
 from datamodules.sampler import NonRepeatingDistributedSampler, StableShardSampler
 from datamodules.spec import DatasetSpec
@@ -50,6 +51,11 @@ class AnomalyDataModule(L.LightningDataModule):
         predict_sets: sets to score without evaluation (`predict`), e.g. {name: line3, format: images, root: ...}.
         image_cache_dir: keep every image and mask decoded and resized to image_size there, and read them back in
             later epochs and runs (datamodules.resized_cache: exact; what keeps a GPU fed with few CPU cores).
+        few_shot: {k, seed} for every test set that sets none itself: per class, k normal reference images drawn
+            with the seed (datamodules.few_shot); the model builds its memory bank from them.
+        check_files: decode every image and mask when the data is set up, not only their headers (finds truncated
+            files up front, at the cost of decoding each image twice). Either way an unusable file of a train,
+            validation or test set is one error before any work; in a predict set it is skipped with a warning.
 
     Each set is a `DatasetSpec` or a plain mapping with its fields ({name, format, root, ...}).
     """
@@ -68,6 +74,8 @@ class AnomalyDataModule(L.LightningDataModule):
         shuffle: bool = True,
         predict_sets: SpecList = None,
         image_cache_dir: Optional[str] = None,
+        check_files: bool = False,
+        few_shot: Optional[FewShot] = None,
     ) -> None:
         super().__init__()
         self.train_sets = _specs(train_sets, "train_sets")
@@ -86,6 +94,18 @@ class AnomalyDataModule(L.LightningDataModule):
         self.pin_memory = pin_memory
         self.shuffle = shuffle
         self.image_cache_dir = image_cache_dir
+        if not isinstance(check_files, bool):
+            raise ValueError(f"check_files must be true or false, got {check_files!r}.")
+        self.check_files = check_files
+        self.few_shot = FewShot.coerce(few_shot, "data")  # a mapping {k, seed} works too
+        for argument, specs in (("train_sets", self.train_sets), ("val_sets", self.val_sets)):
+            named = [spec.name for spec in specs if spec.few_shot is not None]
+            if named:
+                # the model builds memory banks for test and predict only: references drawn here would go unused
+                raise ValueError(
+                    f"{argument}: few_shot is set on {named}, but few-shot references apply to test_sets and "
+                    "predict_sets only. Fix: remove few_shot from these sets."
+                )
         if not allow_train_test_overlap:
             _refuse_overlap(self.train_sets, self.test_sets)
         self.train_datasets: list[AnomalyDataset] = []
@@ -100,9 +120,9 @@ class AnomalyDataModule(L.LightningDataModule):
         if stage in ("fit", "validate", None) and not self.val_datasets:
             self.val_datasets = self._datasets(self.val_sets)
         if stage in ("test", None) and not self.test_datasets:
-            self.test_datasets = self._datasets(self.test_sets)
+            self.test_datasets = self._datasets(self.test_sets, few_shot=self.few_shot)
         if stage in ("predict", None) and not self.predict_datasets:
-            self.predict_datasets = self._datasets(self.predict_sets)
+            self.predict_datasets = self._datasets(self.predict_sets, skip_bad_files=True)
 
     def train_dataloader(self) -> DataLoader:
         if not self.train_sets:
@@ -129,11 +149,17 @@ class AnomalyDataModule(L.LightningDataModule):
         self.setup("predict")
         return [self._evaluation_loader(dataset, persistent=False) for dataset in self.predict_datasets]
 
-    def _datasets(self, specs: Sequence[DatasetSpec]) -> list[AnomalyDataset]:
-        return [
-            AnomalyDataset.from_spec(spec, image_size=self.image_size, resize=self.resize, image_cache_dir=self.image_cache_dir)
-            for spec in specs
-        ]
+    def _datasets(
+        self, specs: Sequence[DatasetSpec], *, skip_bad_files: bool = False, few_shot: Optional[FewShot] = None
+    ) -> list[AnomalyDataset]:
+        datasets = []
+        for spec in specs:
+            dataset = AnomalyDataset.from_spec(
+                spec, image_size=self.image_size, resize=self.resize, image_cache_dir=self.image_cache_dir, few_shot=few_shot
+            )
+            dataset.check_files(decode=self.check_files, skip=skip_bad_files)
+            datasets.append(dataset)
+        return datasets
 
     def _evaluation_loader(self, dataset: AnomalyDataset, *, persistent: bool) -> DataLoader:
         sampler = NonRepeatingDistributedSampler(dataset) if _distributed() else None

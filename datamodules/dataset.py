@@ -13,14 +13,18 @@ from torch.utils.data import Dataset
 
 from datamodules.batch import Item
 from datamodules.class_names import prompt_class_name
+from datamodules.errors import DatasetLayoutError
+from datamodules.file_checks import decode_problem, header_problem, problems_message
+from datamodules.few_shot import ClassReferences, FewShot, coverage_note, draw_references, references_table
 from datamodules.fingerprint import image_fingerprint
 from datamodules.image_io import check_mask_size, empty_mask_message, mask_is_empty, read_image, read_mask
 from datamodules.readers import SAMPLE_COLUMNS
+from datamodules.readers.train_split import read_train_normals
+from datamodules.regions import region_weights
 from datamodules.resized_cache import ResizedImageCache
 from datamodules.resize import RESIZE_MODES, resize_image, resize_mask
 from datamodules.plan import SetPlan
 from datamodules.spec import DatasetSpec
-from lightning_modules.metrics.regions import region_weights
 
 
 class AnomalyDataset(Dataset[Item]):
@@ -41,6 +45,8 @@ class AnomalyDataset(Dataset[Item]):
         levels: the set's metric levels ("image", "pixel", "both"); default "both" with pixel_level, else "image".
         image_cache_dir: keep decoded, resized images and masks there and read them back next time (see
             datamodules.resized_cache); None decodes every time.
+        few_shot, references: the set's few-shot setting and its reference images per class (datamodules.few_shot;
+            `from_spec` draws them); `reference_dataset()` reads them exactly as this set's images.
 
     Index `len(self) + i` returns sample i marked as padding (`Item.is_padding`): the distributed evaluation
     sampler uses it to give a rank without samples one batch, which the metrics then skip.
@@ -60,6 +66,8 @@ class AnomalyDataset(Dataset[Item]):
         fixed_prompts: Optional[str] = None,
         levels: Optional[str] = None,
         image_cache_dir: Optional[str] = None,
+        few_shot: Optional[FewShot] = None,
+        references: Optional[Mapping[str, ClassReferences]] = None,
     ) -> None:
         missing = [column for column in SAMPLE_COLUMNS if column not in samples.columns]
         if missing:
@@ -68,6 +76,11 @@ class AnomalyDataset(Dataset[Item]):
             raise ValueError(f"unknown resize mode '{resize}'; expected one of {', '.join(RESIZE_MODES)}.")
         self.samples = samples.reset_index(drop=True)
         self.dataset_name = dataset_name
+        self.format = format
+        self.class_names = dict(class_names) if class_names else None
+        self.few_shot = few_shot
+        self.references = dict(references) if references else {}
+        self.image_cache_dir = image_cache_dir
         self.image_size = image_size
         self.resize = resize
         self.mask_threshold = mask_threshold
@@ -90,11 +103,26 @@ class AnomalyDataset(Dataset[Item]):
 
     @classmethod
     def from_spec(
-        cls, spec: DatasetSpec, *, image_size: int = 518, resize: str = "reference", image_cache_dir: Optional[str] = None
+        cls,
+        spec: DatasetSpec,
+        *,
+        image_size: int = 518,
+        resize: str = "reference",
+        image_cache_dir: Optional[str] = None,
+        few_shot: Optional[FewShot] = None,
     ) -> AnomalyDataset:
-        """Read `spec`'s samples table and wrap it."""
+        """Read `spec`'s samples table and wrap it; with few-shot (the spec's, else `few_shot`), draw its references."""
+        samples = spec.read_samples()
+        few_shot = FewShot.coerce(spec.few_shot, f"dataset '{spec.name}'") or few_shot
+        references = None
+        if few_shot is not None:
+            options = {k: v for k, v in (spec.options or {}).items()}
+            train = read_train_normals(spec.format, spec.root, **options)
+            if train is not None and spec.classes is not None:
+                train = train[train["class_name"].isin(spec.classes)]
+            samples, references = draw_references(samples, train, few_shot, spec.name)
         return cls(
-            spec.read_samples(),
+            samples,
             dataset_name=spec.name,
             format=spec.format,
             image_size=image_size,
@@ -105,6 +133,26 @@ class AnomalyDataset(Dataset[Item]):
             fixed_prompts=spec.fixed_prompts,
             levels=spec.levels,
             image_cache_dir=image_cache_dir,
+            few_shot=few_shot,
+            references=references,
+        )
+
+    def reference_dataset(self) -> Optional[AnomalyDataset]:
+        """The few-shot reference images of every class (label 0), decoded and resized exactly as this set's
+        images (same size, resize mode and image cache); None without few-shot."""
+        if not self.references:
+            return None
+        return AnomalyDataset(
+            references_table(self.references),
+            dataset_name=self.dataset_name,
+            format=self.format,
+            image_size=self.image_size,
+            resize=self.resize,
+            class_names=self.class_names,
+            pixel_level=False,
+            fixed_prompts=self.fixed_prompts,
+            levels="image",
+            image_cache_dir=self.image_cache_dir,
         )
 
     @property
@@ -132,12 +180,48 @@ class AnomalyDataset(Dataset[Item]):
             self.image_cache.save(key, *resized)
         return resized
 
+    def check_files(self, *, decode: bool = False, skip: bool = False) -> None:
+        """Check every sample's image and mask up front, before a loader starts (datamodules.file_checks).
+
+        decode: decode every pixel as the workers will (also finds truncated files); else read headers only.
+        skip: drop unusable samples with one warning naming them (unlabelled predict sets, where one bad photo
+            must not stop the rest); else one DatasetLayoutError listing them (a dropped test image would change
+            every metric).
+        """
+        references = self.reference_dataset()
+        if references is not None:
+            references.check_files(decode=decode)  # a bad reference is always an error: it would change the bank
+        problems: dict[int, str] = {}
+        for position, (image_path, mask_path, _, _) in enumerate(self._rows):
+            if decode:
+                problem = decode_problem(image_path, mask_path, self.mask_threshold)
+            else:
+                problem = header_problem(image_path, mask_path, verify=skip)
+            if problem:
+                problems[position] = problem
+        if not problems:
+            return
+        where = f"dataset '{self.dataset_name}'"
+        if not skip or len(problems) == len(self._rows):
+            raise DatasetLayoutError(
+                problems_message(list(problems.values()), len(self._rows), where, "replace or remove these files.")
+            )
+        warnings.warn(
+            problems_message(list(problems.values()), len(self._rows), where, "replace them; they are skipped, the others scored.")
+            .replace("cannot be used", "cannot be used and are skipped"),
+            stacklevel=2,
+        )
+        keep = [position for position in range(len(self._rows)) if position not in problems]
+        self.samples = self.samples.iloc[keep].reset_index(drop=True)
+        self._rows = [self._rows[position] for position in keep]
+
     def evaluation_plan(self) -> SetPlan:
         """What evaluating this set computes: its reader class names in table order and its metric levels."""
         levels = tuple(level for level in ("image", "pixel") if self.levels in (level, "both"))
         labels = self.samples.groupby("class_name", sort=False)["label"]
         counts = tuple((int((labels.get_group(c) == 0).sum()), int((labels.get_group(c) == 1).sum())) for c in self.prompt_names)
-        return SetPlan(dataset=self.dataset_name, classes=tuple(self.prompt_names), levels=levels, counts=counts)
+        note = coverage_note(self.few_shot, self.references) if self.few_shot and self.references else ""
+        return SetPlan(dataset=self.dataset_name, classes=tuple(self.prompt_names), levels=levels, counts=counts, note=note)
 
     def __getitem__(self, index: int) -> Item:
         if index >= len(self._rows):

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 class SetPlan:
     """One evaluated set: its name, its reader class names (in order), its metric levels ("image", "pixel"),
     and per class the number of (normal, anomalous) images, when known (the results table says why a metric is
-    undefined with them)."""
+    undefined with them); `note`, when not empty, is a remark for the set's coverage in the results table (e.g.
+    few-shot references taken from its test images)."""
 
     dataset: str
     classes: tuple[str, ...]
     levels: tuple[str, ...]
     counts: tuple[tuple[int, int], ...] = ()
+    note: str = ""

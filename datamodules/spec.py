@@ -26,6 +26,8 @@ from typing import Any, Literal, Optional
 import pandas as pd
 
 from datamodules.errors import DatasetLayoutError
+from datamodules.few_shot import FewShot
+from datamodules.path_names import check_path_part
 from datamodules.readers import FORMATS, READERS, read_samples
 
 Levels = Literal["image", "pixel", "both"]
@@ -75,6 +77,8 @@ class DatasetSpec:
         allow_missing_masks: keep anomalous images that have no mask (they get has_mask False) instead of failing.
         mask_threshold: mask pixels > this (0..254) are anomalous; default per format (MASK_THRESHOLDS, else 0).
         options: further reader options, e.g. {normal_dir: ok, anomalous_dir: ko, mask_dir: gt} for "folder".
+        few_shot: {k, seed}: per class, k normal reference images drawn with the seed from the training split (or,
+            without one, from the normal test images, which then leave the evaluation); see datamodules.few_shot.
     """
 
     name: str
@@ -87,10 +91,12 @@ class DatasetSpec:
     allow_missing_masks: bool = False
     mask_threshold: Optional[int] = None
     options: Optional[dict[str, Any]] = None
+    few_shot: Optional[dict[str, int]] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise DatasetLayoutError(f"dataset name {self.name!r}: expected a non-empty string, e.g. name: visa.")
+        check_path_part(self.name, "dataset name", "name the set with one plain word, e.g. name: visa (no '/', '\\', '..').")
         if self.name in RESERVED_NAMES:
             raise DatasetLayoutError(
                 f"dataset name '{self.name}' is reserved for the mean rows of the results table; rename the set."
@@ -114,6 +120,8 @@ class DatasetSpec:
                 f"{where}: format '{self.format}' has no masks, so allow_missing_masks=True does not apply; remove it."
             )
         self._check_mask_threshold(where)
+        few_shot = FewShot.coerce(self.few_shot, where)
+        self.few_shot = None if few_shot is None else few_shot.as_dict()
 
     def _check_format(self, where: str) -> None:
         if isinstance(self.format, str) and self.format in FORMATS:

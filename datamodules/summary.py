@@ -35,7 +35,7 @@ def summarize(
 
     Returns:
         Index `class_name` plus a final "total" row; int columns `normal`, `anomalous`, `masks` (rows with a
-        mask file), and with check_files `empty_masks`. Anomalous images lacking masks show as anomalous > masks.
+        mask file), and with check_files `empty_masks`; unlabelled sets (format "images") start with `unlabelled`. Anomalous images lacking masks show as anomalous > masks.
     """
     samples = read_samples(format, root, **options)
     grouped = samples.groupby("class_name", sort=False)
@@ -46,6 +46,9 @@ def summarize(
             "masks": grouped["mask_path"].apply(lambda masks: int(masks.notna().sum())),
         }
     )
+    if (samples["label"] < 0).any():
+        # Unlabelled sets (the `images` format, for predict) are neither normal nor anomalous: count them as such.
+        table.insert(0, "unlabelled", grouped["label"].apply(lambda labels: int((labels < 0).sum())))
     if check_files:
         threshold = MASK_THRESHOLDS.get(format, 0) if mask_threshold is None else mask_threshold
         empty = _check_files(samples, threshold)

@@ -13,7 +13,14 @@ from typing import Optional
 
 import pandas as pd
 
-from datamodules.readers.pairing import DatasetLayoutError, absolute_root, list_images, name_list, subfolders
+from datamodules.readers.pairing import (
+    DatasetLayoutError,
+    absolute_root,
+    check_class_names,
+    list_images,
+    name_list,
+    subfolders,
+)
 
 EXPECTED = "image files (.png/.jpg/.bmp/.tif) directly inside it, or one sub-folder of images per class"
 UNKNOWN_LABEL = -1
@@ -40,6 +47,7 @@ def read_images(root: str | os.PathLike, *, class_name: Optional[str] = None) ->
         rows = [(str(path), folder.name) for folder in class_folders for path in list_images(folder)]
     else:
         raise DatasetLayoutError(f"no images in '{root_dir}'; expected {EXPECTED}.")
+    check_class_names([name for _, name in rows], root_dir)
     return pd.DataFrame(
         {
             "image_path": pd.Series([path for path, _ in rows], dtype=str),

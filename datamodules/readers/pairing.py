@@ -20,6 +20,7 @@ from typing import Optional
 import pandas as pd
 
 from datamodules.errors import DatasetLayoutError
+from datamodules.path_names import check_path_part
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -28,6 +29,7 @@ __all__ = [
     "DatasetLayoutError",
     "absolute_root",
     "case_variant",
+    "check_class_names",
     "first_existing_dir",
     "is_image_file",
     "list_images",
@@ -241,6 +243,7 @@ def samples_table(
             "label": pd.Series([int(label) for label in labels], dtype="int64"),
         }
     )
+    check_class_names(table["class_name"], root)
     bad_labels = ~table["label"].isin([0, 1])
     if bad_labels.any():
         raise DatasetLayoutError(
@@ -258,6 +261,15 @@ def samples_table(
     if both_labels:
         _warn_single_label_classes(table, format_name, root)
     return table.reset_index(drop=True)
+
+
+def check_class_names(class_names: Iterable[str], root: Path) -> None:
+    """Refuse class names that cannot be one folder of the results (`datamodules.path_names`)."""
+    for name in dict.fromkeys(class_names):
+        check_path_part(
+            name, f"class name read from '{root}'",
+            "rename that class (its folder, csv or json entry, or the class_name option) to one plain folder name.",
+        )
 
 
 def _warn_single_label_classes(table: pd.DataFrame, format_name: str, root: Path) -> None:

@@ -194,6 +194,9 @@ class PredictionWriter(WritesToRunFolder, L.Callback):
                 self._write_map_shards(folder, 0)
             self._merge_map_shards(folder)
         self._write_overlays(folder, overlays, keep_aspect)
+        few_shot = getattr(pl_module, "few_shot", None)  # few-shot mode: which images formed each memory bank
+        if few_shot is not None:
+            few_shot.write_references(folder.few_shot_references)
 
     def _write_map_shards(self, folder: RunFolder, rank: int) -> None:
         for (_, dataset, class_name), entries in self._maps.items():

@@ -23,6 +23,7 @@ from PIL import Image
 from lightning_modules.tips import TipsModel, TipsSpec
 from datamodules.class_names import prompt_class_name
 from lightning_modules.backbones import BackboneSpec, SiglipSpec, identity_of, load_backbone, patch_size_of
+from lightning_modules.tipsomaly.few_shot import DETECTOR_SET, check_few_shot_arguments, detector_memory, reference_files, scoring_record
 from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
 from lightning_modules.tipsomaly.settings import TipsomalySettings
 from lightning_modules.tipsomaly.text_feature_cache import TextFeatureCache
@@ -70,7 +71,9 @@ class Detector:
     The model's settings (`model.settings`) give the input size and prompt family; `provenance` is the model's own.
     """
 
-    def __init__(self, model: TipsomalyModel, class_name: str, thresholds: Thresholds | None = None, batch_size: int = 8):
+    def __init__(self, model: TipsomalyModel, class_name: str, thresholds: Thresholds | None = None, batch_size: int = 8,
+                 few_shot=None):
+        """few_shot: a `FewShotMemory` of the product's reference images (few-shot mode), None for zero-shot."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"detector.py: batch_size={batch_size!r}; expected an integer >= 1 (images scored at a time), e.g. 8")
         if not isinstance(class_name, str) or not class_name.strip():
@@ -78,9 +81,11 @@ class Detector:
         if model.settings.image_size is None:
             raise ValueError("detector.py: the model's settings leave image_size open; give TipsomalySettings(image_size=...)")
         self.model = model.eval()
+        self.few_shot = few_shot
         self.class_name = class_name
         self.batch_size = batch_size
         self.thresholds = None
+        self.few_shot = None  # a FewShotMemory in few-shot mode (Detector.load(reference_dir=...))
         if thresholds is not None:
             self.set_thresholds(thresholds)
 
@@ -99,8 +104,8 @@ class Detector:
 
     @property
     def provenance(self) -> dict:
-        """What scores (`TipsomalyModel.provenance`): compared with any thresholds given."""
-        return self.model.provenance()
+        """What scores (`TipsomalyModel.provenance`, with the few-shot references): compared with any thresholds given."""
+        return {**self.model.provenance(), "few_shot": scoring_record(self.few_shot)}
 
     @property
     def device(self) -> torch.device:
@@ -116,6 +121,10 @@ class Detector:
         device: str | torch.device = "cpu",
         batch_size: int = 8,
         text_cache: TextFeatureCache | bool = True,
+        reference_dir: str | os.PathLike | None = None,
+        few_shot_weight: float = 0.5,
+        few_shot_only: bool = False,
+        few_shot_rotations: bool = False,
         **settings,
     ) -> "Detector":
         """A detector from a prompt file (ours or the reference's; None = fixed prompts only).
@@ -126,6 +135,8 @@ class Detector:
         default to the prompt file's (else 518, "reference", "industrial"), the rest to the paper's.
         text_cache: keep fixed-prompt embeddings across runs (True: the user's cache folder, see
         text_feature_cache.py; False: encode them in every run; or a TextFeatureCache).
+        reference_dir: a folder of normal images of the product: few-shot mode (tipsomaly/few_shot.py) with
+        them all as references, combined by few_shot_weight / few_shot_only (rotations: also turned copies).
         """
         if backbone is None:
             raise ValueError("detector.py: give backbone=TipsSpec(name=..., checkpoint_dir=...) (or explicit paths); tipsomaly never downloads weights")
@@ -168,7 +179,15 @@ class Detector:
         if checkpoint is not None:
             model.prompts.load_checkpoint(checkpoint, str(prompt_file))
             model.prompts_changed()
-        return cls(model, class_name, loaded, batch_size)
+        few_shot = None  # few-shot mode (few_shot.py): one memory bank from the reference images
+        if reference_dir is not None:
+            check_few_shot_arguments(few_shot_weight, few_shot_only, few_shot_rotations)
+            paths = reference_files(reference_dir)
+            size = model.settings.image_size
+            images = torch.stack([prepare(str(p), size).image for p in paths]).to(device)
+            encode = lambda batch, fingerprints: model.visual_features(batch, fingerprints, use_cache=False)[2]  # noqa: E731
+            few_shot = detector_memory(encode, images, paths, class_name, few_shot_weight, few_shot_only, few_shot_rotations, model.settings.sigma)
+        return cls(model, class_name, loaded, batch_size, few_shot=few_shot)
 
     def set_thresholds(self, thresholds: Thresholds | str | os.PathLike) -> None:
         """Use these thresholds; refused when they belong to another backbone, size, prompt file, scoring or class."""
@@ -190,7 +209,8 @@ class Detector:
 
         The model's forward checks the images (the one image contract); a NaN score is refused, never decided on."""
         images = torch.stack([item.image for item in inputs]).to(self.device)
-        out = self.model(images, [self.prompt_name] * len(inputs), fixed_prompts=self.fixed_prompts)
+        few_shot = self.few_shot.for_batch([DETECTOR_SET] * len(inputs), [self.class_name] * len(inputs)) if self.few_shot else None
+        out = self.model(images, [self.prompt_name] * len(inputs), fixed_prompts=self.fixed_prompts, few_shot=few_shot)
         scores, maps = out.pred_score.float().cpu(), out.anomaly_map.float().cpu()
         check_finite_scores(scores, maps, [item.path or f"image {i}" for i, item in enumerate(inputs)], "detector.py")
         return scores, maps

@@ -27,6 +27,7 @@ from datamodules.class_names import prompt_class_name
 from lightning_modules.backbones.protocol import patch_size_of
 from lightning_modules.image_contract import check_image_batch
 from lightning_modules.tips.vision_tower import PATCH_SIZE, TipsVisionTower
+from lightning_modules.tipsomaly.few_shot import apply_few_shot, banks_for_classes, scoring_record
 from lightning_modules.tipsomaly.scorer import AnomalyScorer
 from lightning_modules.tipsomaly.torch_model import TipsomalyModel
 
@@ -73,7 +74,7 @@ class ExportableTipsomaly(nn.Module):
     gives for each class (fixed / learned per its settings), stored as constants.
     """
 
-    def __init__(self, model: TipsomalyModel, class_names: list[str], image_size: int, fixed_prompts: str | None = None):
+    def __init__(self, model: TipsomalyModel, class_names: list[str], image_size: int, fixed_prompts: str | None = None, few_shot=None):
         super().__init__()
         if not class_names:
             raise ExportError("onnx_export.py: no class names to export; give the products' names, e.g. --class_names bottle")
@@ -90,6 +91,10 @@ class ExportableTipsomaly(nn.Module):
         self.register_buffer("pixel_text", pixel_text.detach().float().cpu().clone())
         scorer = model.scorer
         self.scorer = AnomalyScorer(scorer.rule, scorer.image_token, scorer.local_to_global, scorer.sigma, scorer.patch_size)
+        # few-shot mode (tipsomaly/few_shot.py): the memory bank of each class as a constant [C, M, D]
+        self.few_shot = None if few_shot is None else (few_shot.weight, few_shot.only, few_shot.sigma)
+        banks = None if few_shot is None else banks_for_classes(few_shot, self.class_names).detach().float().cpu().clone()
+        self.register_buffer("few_shot_banks", banks)
 
     def forward(self, images: Tensor, class_index: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """images [B, 3, S, S] in [0, 1]; class_index int64 [B] (None: the only class) -> pred_score [B], anomaly_map [B, S, S]."""
@@ -100,6 +105,8 @@ class ExportableTipsomaly(nn.Module):
             image_text = self.image_text[class_index]
             pixel_text = self.pixel_text if self.pixel_text.shape[0] == 1 else self.pixel_text[class_index]
         out = self.scorer(first, second, patches, image_text, pixel_text, (self.image_size, self.image_size))
+        if self.few_shot_banks is not None:  # one block over the whole bank: the batch size is symbolic here
+            out = apply_few_shot(out, patches, self.few_shot_banks, class_index, *self.few_shot, chunk=self.few_shot_banks.shape[1])
         return out.pred_score, out.anomaly_map
 
 
@@ -110,15 +117,18 @@ def export_onnx(
     image_size: int,
     fixed_prompts: str | None = None,
     metadata: dict | None = None,
+    few_shot=None,
 ) -> Path:
     """Write the image side of `model` for `class_names` at S = image_size to `path` (.onnx); returns the path.
 
     metadata: plain values stored with the model next to the class names, the image size and the model's
-    provenance (`model.provenance()` at this size), read back by `OnnxDetector`. Written whole or not at all.
+    provenance (`model.provenance()` at this size, with the few-shot references), read back by `OnnxDetector`.
+    few_shot: a detector's `FewShotMemory` (few-shot mode), whose banks of `class_names` become constants of the
+    graph. Written whole or not at all.
     """
     path = Path(path)
-    provenance = model.provenance(image_size=image_size)
-    exportable = ExportableTipsomaly(model.cpu().float(), class_names, image_size, fixed_prompts).eval()
+    provenance = {**model.provenance(image_size=image_size), "few_shot": scoring_record(few_shot)}
+    exportable = ExportableTipsomaly(model.cpu().float(), class_names, image_size, fixed_prompts, few_shot).eval()
     # warm the Gaussian blur's matrix cache outside the trace, so the trace finds real tensors there
     example = torch.rand(2, 3, image_size, image_size)
     multi = len(class_names) > 1

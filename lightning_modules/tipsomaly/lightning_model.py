@@ -23,6 +23,7 @@ from .arguments import check_arguments
 from .distributed_padding import PaddingMarks
 from .evaluation import ClassFailure, ClassMetrics, plan_of
 from .feature_cache import DEFAULT_MAX_MEMORY_MB, FeatureCache
+from .few_shot import FewShotMemory, add_plan_notes, check_few_shot_arguments
 from .loss import classification_loss, l1_penalty, segmentation_loss
 from .prompt_checkpoint import PromptCheckpoint, load_prompt_checkpoint
 from .step_output import EvaluationOutput
@@ -66,6 +67,10 @@ class Tipsomaly(L.LightningModule):
         compile_image_tower: `torch.compile` the image tower when a Trainer sets the module up (in each
             process, so DDP spawn is unaffected); same outputs to 2e-6 (float32) / 7e-3 (bf16), x1.15 faster
             under bf16 on the CPU benchmark, at a one-off compilation cost (README, Benchmarks).
+        few_shot_weight, few_shot_only, few_shot_rotations: few-shot mode, for test sets whose data draws
+            reference images (`few_shot: {k, seed}`; see few_shot.py): anomaly_map = (1 - w) zero-shot + w
+            few-shot (only: the few-shot map alone), image score + max of the few-shot map; rotations add the
+            references rotated by 90/180/270 degrees to the bank.
     """
 
     def __init__(
@@ -93,9 +98,13 @@ class Tipsomaly(L.LightningModule):
         exact_pixel_metrics: bool = False,
         aupro: str = "mvtec",
         compile_image_tower: bool = False,
+        few_shot_weight: float = 0.5,
+        few_shot_only: bool = False,
+        few_shot_rotations: bool = False,
     ):
         super().__init__()
         spec = backbone_spec(backbone)  # TIPS or SigLIP, the kind read from the files (config.json)
+        check_few_shot_arguments(few_shot_weight, few_shot_only, few_shot_rotations)  # few-shot mode (few_shot.py)
         self.save_hyperparameters(ignore=["backbone"])
         self.settings = TipsomalySettings.from_mapping(self.hparams)  # checks the method's settings
         check_arguments(self.hparams)  # and the training, caching and metric arguments
@@ -113,6 +122,8 @@ class Tipsomaly(L.LightningModule):
         self._padding: dict[str, PaddingMarks] = {}  # stage -> this rank's padding marks
         self.results: dict = {}  # stage -> the last results table (pandas)
         self.seen_image_size: int | None = image_size
+        # few-shot mode: memory banks built when test / predict start, never saved (few_shot.py)
+        self.few_shot = FewShotMemory(few_shot_weight, few_shot_only, few_shot_rotations, sigma)
 
     def setup(self, stage: str) -> None:
         vision = self.model.tips.vision
@@ -130,7 +141,7 @@ class Tipsomaly(L.LightningModule):
 
     def provenance(self) -> dict:
         """What scores now (see provenance.py): the live prompts, the backbone, the size seen or asked, the resize."""
-        return self.model.provenance(image_size=self.seen_image_size)
+        return {**self.model.provenance(image_size=self.seen_image_size), "few_shot": self.few_shot.describe()}
 
     def prompt_file(self) -> PromptCheckpoint:
         """The learned prompts and the settings needed to use them again (what PromptWriter saves)."""
@@ -229,7 +240,8 @@ class Tipsomaly(L.LightningModule):
         if stage in self._padding:
             is_padding = self._padding[stage].mark(dataloader_idx, is_padding)
         use_cache = self.model.feature_cache.mode == "disk"  # memory caching pays off only across epochs
-        out = self.model(batch.image, batch.prompt_name, batch.fixed_prompts or None, batch.fingerprint or None, check=False, use_cache=use_cache)
+        few_shot = self.few_shot.for_batch(batch.dataset_name, batch.class_name)  # None: zero-shot (few_shot.py)
+        out = self.model(batch.image, batch.prompt_name, batch.fixed_prompts or None, batch.fingerprint or None, check=False, use_cache=use_cache, few_shot=few_shot)
         return EvaluationOutput(
             dataset_name=list(batch.dataset_name),
             class_name=list(batch.class_name),
@@ -268,7 +280,7 @@ class Tipsomaly(L.LightningModule):
         """(results table, failures) of this epoch's evaluation, computed once; every rank must call it."""
         if stage not in self._results:
             results, failures = self._evaluation[stage].results()
-            table = results_table(results)
+            table = add_plan_notes(results_table(results), self._evaluation[stage].plans)  # e.g. few-shot notes
             self._results[stage] = (table, failures)
             self.results[stage] = table
         return self._results[stage]
@@ -294,6 +306,23 @@ class Tipsomaly(L.LightningModule):
         if failures:
             named = ", ".join(f"{f.dataset}/{f.class_name}" for f in failures)
             raise RuntimeError(f"{STAGES[stage]} metrics failed for {named} (first error: {failures[0].error}); the other results were kept")
+
+    # -- few-shot mode (few_shot.py): the memory banks, from the loaders' reference images, on this device --
+    def _build_few_shot(self, stage: str) -> None:
+        loaders = getattr(self.trainer, f"{stage}_dataloaders")
+        loaders = [loaders] if not isinstance(loaders, (list, tuple)) else list(loaders)
+        use_cache = self.model.feature_cache.mode == "disk"
+        encode = lambda images, fingerprints: self.model.visual_features(images, fingerprints, use_cache, check_range=False)[2]  # noqa: E731
+        with self.trainer.precision_plugin.forward_context():  # the references' features at the test images' precision
+            self.few_shot.build(encode, [loader.dataset for loader in loaders], self.device)
+        if self.few_shot.active:
+            rank_zero_info(f"few-shot memory banks: {len(self.few_shot.keys)} classes, {self.few_shot.memory_bytes() / 2**20:.1f} MiB")
+
+    def on_test_start(self):
+        self._build_few_shot("test")
+
+    def on_predict_start(self):
+        self._build_few_shot("predict")
 
     def on_test_epoch_start(self):
         self._start_evaluation("test")

@@ -57,7 +57,7 @@ def model_provenance(model, image_size: int | None = None) -> dict:
         "n_deep": int(settings.n_deep) if learned else 0,
         "fixed_prompts": settings.fixed_prompts,
         "scoring": settings.scoring(),
-        "few_shot": model.few_shot_provenance(),
+        "few_shot": None,  # the plain model scores zero-shot; `Tipsomaly` and `Detector` add their memory banks
         "tipsomaly_version": tipsomaly_version(),
     }
 

@@ -101,10 +101,6 @@ class TipsomalyModel(nn.Module):
         scoring settings (see provenance.py). image_size: the input side when the settings leave it open."""
         return model_provenance(self, image_size)
 
-    def few_shot_provenance(self) -> dict | None:
-        """{"k", "seed", "weight"} of a few-shot memory bank that scores, None for zero-shot."""
-        return None
-
     # -- features ---------------------------------------------------------------------------
     def visual_features(
         self, images: Tensor, fingerprints: list[str] | None = None, use_cache: bool = False, check_range: bool = True
@@ -146,6 +142,7 @@ class TipsomalyModel(nn.Module):
         fingerprints: list[str] | None = None,
         check: bool = True,
         use_cache: bool = False,
+        few_shot=None,
     ) -> TipsomalyOutput:
         """images [B, 3, H, W] float in [0, 1], H and W multiples of 14; prompt_names: B strings (the class words).
 
@@ -153,12 +150,15 @@ class TipsomalyModel(nn.Module):
         check: validate dtype, range and names first (one device sync; the training loop skips it).
         use_cache: whether the feature cache (when on) may serve and store these images; off by default: plain
             inference neither fills the cache nor copies the images to the host to hash them.
+        few_shot: None (zero-shot), or a hook (ScorerOutput, patch tokens [B, N, D]) -> ScorerOutput that folds
+            in the few-shot map (`few_shot.FewShotMemory.for_batch`).
         """
         if check:
             check_images(images, prompt_names)
         first, second, patches = self.visual_features(images, fingerprints, use_cache, check_range=check)
         image_text, pixel_text = self.text_features(list(prompt_names), fixed_prompts)
-        return self.scorer(first, second, patches, image_text, pixel_text, tuple(images.shape[-2:]))
+        out = self.scorer(first, second, patches, image_text, pixel_text, tuple(images.shape[-2:]))
+        return out if few_shot is None else few_shot(out, patches)  # few-shot mode (few_shot.py)
 
     # -- training -----------------------------------------------------------------------------
     def training_forward(self, images: Tensor, fixed_prompts=None, fingerprints: list[str] | None = None) -> TrainingOutput:

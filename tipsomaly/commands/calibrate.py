@@ -33,6 +33,7 @@ def calibrate_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from lightning_modules.deploy import calibrate_labelled, calibrate_normal, save_thresholds
     from lightning_modules.deploy.thresholds import default_thresholds_path
+    from lightning_modules.tipsomaly.few_shot import refuse_reference_overlap
 
     quantile = 1.0 - args.target_fpr if args.target_fpr is not None else (args.quantile if args.quantile is not None else 0.99)
     try:
@@ -47,6 +48,7 @@ def calibrate_main(argv: list[str]) -> int:
         normals = image_files(args.normal_dir, "normal")
         anomalous = image_files(args.anomalous_dir, "anomalous") if args.anomalous_dir else []
         detector = load_detector(args, args.class_name)
+        refuse_reference_overlap(normals, detector.few_shot)  # few-shot mode: references score 0 (few_shot.py)
         if anomalous:
             thresholds = calibrate_labelled(detector, normals + anomalous, [0] * len(normals) + [1] * len(anomalous), quantile)
         else:

@@ -26,6 +26,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resize", default=None, help="reference or letterbox, as the data of the run (default: the prompt file's)")
     parser.add_argument("--fixed_prompts", default=None, help="prompt family: industrial, medical, object_agnostic (default: the prompt file's)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ...")
+    parser.add_argument("--reference_dir", default=None, help="few-shot mode: a folder of normal reference images of the product")
 
 
 def run_config(path: str | None) -> dict:
@@ -90,7 +91,8 @@ def load_detector(args: argparse.Namespace, class_name: str | None, thresholds=N
     settings = dict(config.get("settings") or {})
     settings.update({key: value for key in ("image_size", "resize", "fixed_prompts") if (value := getattr(args, key)) is not None})
     return Detector.load(
-        args.prompt_file, thresholds=thresholds, backbone=backbone_spec(args, config), class_name=class_name, device=args.device, **settings,
+        args.prompt_file, thresholds=thresholds, backbone=backbone_spec(args, config), class_name=class_name, device=args.device,
+        reference_dir=getattr(args, "reference_dir", None), **settings,
     )
 
 

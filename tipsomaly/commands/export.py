@@ -37,7 +37,7 @@ def export_main(argv: list[str]) -> int:
         if Path(args.output).is_dir():
             raise ValueError(f"--output '{args.output}' is a folder; give the .onnx file's name, e.g. {Path(args.output) / 'model.onnx'}")
         detector = load_detector(args, args.class_names[0])
-        path = export_onnx(detector.model, args.output, args.class_names, detector.image_size, detector.fixed_prompts)
+        path = export_onnx(detector.model, args.output, args.class_names, detector.image_size, detector.fixed_prompts, few_shot=detector.few_shot)
     except (ValueError, FileNotFoundError, ExportError, OSError) as error:
         print(f"tipsomaly export: error: {error}", file=sys.stderr)
         return 2
@@ -48,7 +48,8 @@ def export_main(argv: list[str]) -> int:
         score, maps = OnnxDetector(path)(images.numpy(), names)
         words = [prompt_class_name("", name) for name in names]  # as the export and the Detector say them
         with torch.no_grad():
-            ref = detector.model(images.to(detector.device), words, fixed_prompts=detector.fixed_prompts)
+            few_shot = detector.few_shot.for_batch(["detector"] * len(names), names) if detector.few_shot else None  # few-shot mode
+            ref = detector.model(images.to(detector.device), words, fixed_prompts=detector.fixed_prompts, few_shot=few_shot)
         score_diff = float(abs(torch.from_numpy(score) - ref.pred_score.cpu()).max())
         map_diff = float(abs(torch.from_numpy(maps) - ref.anomaly_map.cpu()).max())
         print(f"  onnxruntime vs PyTorch on 2 random images: max |score diff| {score_diff:.2e}, max |map diff| {map_diff:.2e}")
