@@ -310,7 +310,9 @@ def run(args: list[str]) -> TipsomalyCLI:
 
     silence_harmless_messages()
     _STATE["started"] = False
-    return TipsomalyCLI(args)
+    from tipsomaly.config_files import expand_config_arguments  # `config:` parents merged key by key
+
+    return TipsomalyCLI(expand_config_arguments(args))
 
 
 __all__ = ["CheckpointArgumentError", "TipsomalyCLI", "run", "run_started"]

@@ -84,33 +84,14 @@ LINKED_MESSAGE = (
 
 
 def check_linked_image_size(argv: list[str]) -> None:
-    """Refuse model.image_size on the command line or in any --config file (included ones too): the link would
+    """Refuse model.image_size on the command line or in any --config file (their parents too): the link would
     silently replace it with data.image_size."""
-    import yaml
-
-    def configs(values: list[str]):
-        for i, value in enumerate(values):
-            if value in ("--config", "-c") and i + 1 < len(values):
-                yield Path(values[i + 1])
-            elif value.startswith("--config="):
-                yield Path(value.split("=", 1)[1])
+    from tipsomaly.config_files import given_configs
 
     for value in argv:
         if value.startswith("--model.image_size"):
             raise PreflightError(LINKED_MESSAGE.format(where=" from the command line"))
-    pending = [path for path in configs(argv) if path.is_file()]
-    seen: set[Path] = set()
-    while pending:
-        path = pending.pop().resolve()
-        if path in seen:
-            continue
-        seen.add(path)
-        content = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(content, dict):
-            continue
+    for source, content in given_configs(argv):  # each with its `config:` parents merged in
         model = content.get("model")
         if isinstance(model, dict) and "image_size" in model:
-            raise PreflightError(LINKED_MESSAGE.format(where=f" from '{path}'"))
-        included = content.get("config") or []
-        for name in [included] if isinstance(included, str) else included:
-            pending.append(path.parent / name)
+            raise PreflightError(LINKED_MESSAGE.format(where=f" from '{source}' (or a config it starts from)"))
