@@ -259,3 +259,42 @@ def test_a_config_of_the_wrong_shape_says_what_is_expected(tmp_path, content, ex
     (tmp_path / "bad.yaml").write_text(content)
     with pytest.raises(ConfigFileError, match=expected):
         resolve_config(tmp_path / "bad.yaml")
+
+
+# -- packaged configs: a name that is not a file here is looked up among them ------------------------------------
+
+def test_a_name_that_is_not_a_local_file_is_a_packaged_config(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here
+    (tmp_path / "mine.yaml").write_text("config: mvtec_to_visa.yaml\ntrainer: {accelerator: cpu}\n")
+    for flags in (["--config", "paper.yaml"], ["--config=configs/paper.yaml"], ["--config", "mine.yaml"]):
+        with pytest.raises(SystemExit):
+            main(["test", *flags, "--config", "trainer/cpu.yaml", "--print_config"])
+        config = yaml.safe_load(capsys.readouterr().out)
+        assert config["model"]["backbone"]["name"] == "tips-v1-l14-hr" and config["trainer"]["precision"] == "32-true"
+    assert [s["name"] for s in config["data"]["test_sets"]] == ["visa"] and config["trainer"]["max_epochs"] == 2
+
+
+def test_a_local_file_wins_over_the_packaged_one_of_that_name(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "paper.yaml").write_text("model: {sigma: 9.0}\n")
+    assert resolve_config("paper.yaml") == {"model": {"sigma": 9.0}}
+
+
+def test_an_unknown_config_name_is_one_line_pointing_at_tipsomaly_configs(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["test", "--config", "papr.yaml"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "'papr.yaml' does not exist" in error and "`tipsomaly configs` lists" in error
+
+
+def test_tipsomaly_configs_lists_every_packaged_config_with_its_summary(capsys):
+    assert main(["configs"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    listed = {line.split()[0]: line.split(None, 1)[1] for line in lines}
+    assert set(listed) == {p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml")}
+    assert listed["trainer/cpu.yaml"] == (CONFIGS / "trainer" / "cpu.yaml").read_text().splitlines()[0].lstrip("# ")
+    assert main(["configs", "zero_shot.yaml", "--resolved"]) == 0
+    merged = yaml.safe_load(capsys.readouterr().out)
+    assert merged["model"]["backbone"]["name"] == "tips-v1-l14-hr" and merged["model"]["prompt_method"] == "none"
+    assert main(["configs", "trainer/gpu.yaml"]) == 0
+    assert capsys.readouterr().out == (CONFIGS / "trainer" / "gpu.yaml").read_text()
