@@ -10,7 +10,9 @@ import yaml
 
 from datamodules import DatasetSpec
 from tipsomaly.cli import main
-from tipsomaly.config_files import ConfigFileError, merge_configs, resolve_config
+from tipsomaly.config_files import (
+    ConfigFileError, expand_config_arguments, given_configs, merge_configs, resolve_config,
+)
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 EXPERIMENTS = ["mvtec_to_all.yaml", "mvtec_to_visa.yaml", "visa_to_mvtec.yaml", "zero_shot.yaml"]
@@ -121,7 +123,12 @@ def _expected(path: Path) -> dict:
 
 
 def _override(base: dict, later: dict) -> dict:
-    kept = {k: v for k, v in base.items() if not any(k == new or k.startswith(new + ".") for new in later)}
+    replaced = [k for k in later if not k.endswith("class_path")]
+    # another class: its section starts afresh (the old init_args would not fit it)
+    replaced += [k[: -len("class_path")].rstrip(".") for k, v in later.items()
+                 if k.endswith("class_path") and base.get(k, v) != v]
+    kept = {k: v for k, v in base.items()
+            if not any(k == new or k.startswith(new + ".") or not new for new in replaced)}
     return {**kept, **later}
 
 
@@ -298,3 +305,15 @@ def test_tipsomaly_configs_lists_every_packaged_config_with_its_summary(capsys):
     assert merged["model"]["backbone"]["name"] == "tips-v1-l14-hr" and merged["model"]["prompt_method"] == "none"
     assert main(["configs", "trainer/gpu.yaml"]) == 0
     assert capsys.readouterr().out == (CONFIGS / "trainer" / "gpu.yaml").read_text()
+
+
+def test_only_config_files_are_expanded_inline_yaml_is_left_to_jsonargparse(tmp_path):
+    (tmp_path / "base.yaml").write_text("model: {sigma: 1.0, lr: 0.5}\n")
+    (tmp_path / "child.yaml").write_text("config: base.yaml\nmodel: {sigma: 2.0}\n")
+    argv = ["test", "--config", "model: {sigma: 3.0}", f"--config={tmp_path / 'child.yaml'}", "--model.lr", "0.1"]
+    expanded = expand_config_arguments(argv)
+    assert expanded[:3] == argv[:3] and expanded[4:] == argv[4:]
+    assert expanded[3].startswith("--config=# tipsomaly: ")
+    assert yaml.safe_load(expanded[3].removeprefix("--config=")) == {"model": {"sigma": 2.0, "lr": 0.5}}
+    assert given_configs(expanded) == [("model: {sigma: 3.0}", {"model": {"sigma": 3.0}}),
+                                       (str(tmp_path / "child.yaml"), {"model": {"sigma": 2.0, "lr": 0.5}})]

@@ -174,7 +174,13 @@ def given_configs(argv: list[str]) -> list[tuple[str, dict]]:
     """(where it came from, settings) of every --config on an expanded command line, in order."""
     configs = []
     for _, _, value in _config_values(argv):
-        content = yaml.safe_load(value) if not _names_a_file(value) else resolve_config(find_config(value))
+        if _names_a_file(value):
+            content = resolve_config(find_config(value))
+        else:
+            try:
+                content = yaml.safe_load(value)
+            except yaml.YAMLError:  # inline YAML that jsonargparse will refuse with its own message
+                continue
         if isinstance(content, dict):
             configs.append((config_source(value), content))
     return configs
