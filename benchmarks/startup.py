@@ -35,6 +35,9 @@ from harness import ROOT, machine
 BASE = "import torch, lightning"
 CLI = "import tipsomaly.lightning_cli"
 OURS = ("tipsomaly", "lightning_modules", "datamodules")
+# What the proposed change to lightning_modules/tips/vision_tower.py does, here from the outside: `import wandb`
+# fails (timm catches it) while timm loads, then works again.
+HIDE_WANDB_FROM_TIMM = "import sys; sys.modules['wandb'] = None; import timm; del sys.modules['wandb']"
 
 
 class Timing(NamedTuple):
@@ -184,6 +187,9 @@ def main() -> None:
     cli = import_seconds(f"{BASE}; {CLI}", args.repeats)
     print(f"{BASE}: {base}; + {CLI}: {cli}\n  -> the CLI's own imports: {note('cli_overhead', cli - base)} "
           "(target <= 0.5 s)")
+    hidden = import_seconds(f"{BASE}; {HIDE_WANDB_FROM_TIMM}; {CLI}", args.repeats)
+    print(f"  the same with wandb hidden while timm loads (timm.utils.summary imports it for timm's own scripts): "
+          f"{note('cli_overhead_timm_without_wandb', hidden - base)}")
     with tempfile.TemporaryDirectory() as tmp:
         config = _tiny_test_config(Path(tmp))
         help_ = best_seconds([sys.executable, "-m", "tipsomaly.cli", "test", "--help"], args.repeats)
