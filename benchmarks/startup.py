@@ -86,8 +86,15 @@ def best_seconds(command: list[str], repeats: int, env: dict | None = None, cwd:
     return best
 
 
-def import_seconds(statement: str, repeats: int) -> Timing:
-    return best_seconds([sys.executable, "-c", statement], repeats)
+def interleaved(statements: dict[str, str], repeats: int) -> dict[str, Timing]:
+    """Best wall and CPU seconds of `python -c` per statement, the statements taking turns in each round, so a
+    change of load on a shared machine reaches all of them alike and their differences stay meaningful."""
+    best = {key: Timing(float("inf"), float("inf")) for key in statements}
+    for _ in range(repeats):
+        for key, statement in statements.items():
+            timing = best_seconds([sys.executable, "-c", statement], 1)
+            best[key] = Timing(min(best[key].wall, timing.wall), min(best[key].cpu, timing.cpu))
+    return best
 
 
 def _import_tree(statement: str) -> list[tuple[int, str, float]]:
@@ -180,29 +187,30 @@ def main() -> None:
         summary[f"{key}_s"], summary[f"{key}_cpu_s"] = timing.wall, timing.cpu
         return timing
 
-    print(f"\nbare interpreter: {note('bare', import_seconds('pass', args.repeats))}")
-    print(f"import tipsomaly.cli: {note('import_tipsomaly_cli', import_seconds('import tipsomaly.cli', args.repeats))}"
-          " (the console script's module)")
-    base = note("torch_lightning", import_seconds(BASE, args.repeats))
-    cli = import_seconds(f"{BASE}; {CLI}", args.repeats)
-    print(f"{BASE}: {base}; + {CLI}: {cli}\n  -> the CLI's own imports: {note('cli_overhead', cli - base)} "
-          "(target <= 0.5 s)")
-    hidden = import_seconds(f"{BASE}; {HIDE_WANDB_FROM_TIMM}; {CLI}", args.repeats)
-    print(f"  the same with wandb hidden while timm loads (timm.utils.summary imports it for timm's own scripts): "
-          f"{note('cli_overhead_timm_without_wandb', hidden - base)}")
     with tempfile.TemporaryDirectory() as tmp:
         config = _tiny_test_config(Path(tmp))
         help_ = best_seconds([sys.executable, "-m", "tipsomaly.cli", "test", "--help"], args.repeats)
-        print(f"tipsomaly test --help: {note('test_help', help_)}")
         no_logger, modules = first_batch(config, ["--trainer.logger", "false"], args.repeats)
         with_wandb, _ = first_batch(config, [], args.repeats)
-        print(f"tipsomaly test, process start -> first batch: {note('first_batch', no_logger)} without a logger, "
-              f"{note('first_batch_wandb', with_wandb)} with the default W&B logger (offline)")
     needed = [m for m in modules if not m.startswith("_") and m not in sys.builtin_module_names and m != "__main__"]
-    every = f"{BASE}\nfor m in {json.dumps(needed)}:\n    try:\n        __import__(m)\n    except Exception:\n        pass"
-    run_imports = import_seconds(every, args.repeats)
-    print(f"every module a test run holds at its first batch: {run_imports}, "
-          f"{note('run_import_overhead', run_imports - base)} over torch + lightning")
+    statements = {
+        "bare": "pass", "import_tipsomaly_cli": "import tipsomaly.cli", "torch_lightning": BASE, "cli": f"{BASE}; {CLI}",
+        "cli_hidden": f"{BASE}; {HIDE_WANDB_FROM_TIMM}; {CLI}",
+        "run": f"{BASE}\nfor m in {json.dumps(needed)}:\n    try:\n        __import__(m)\n    except Exception:\n        pass",
+    }
+    best = interleaved(statements, args.repeats)  # one round of each after the other: the same load for all
+    base = note("torch_lightning", best["torch_lightning"])
+    print(f"\nbare interpreter: {note('bare', best['bare'])}")
+    print(f"import tipsomaly.cli: {note('import_tipsomaly_cli', best['import_tipsomaly_cli'])} (the console script's module)")
+    print(f"{BASE}: {base}; + {CLI}: {best['cli']}\n  -> the CLI's own imports: "
+          f"{note('cli_overhead', best['cli'] - base)} (target <= 0.5 s)")
+    print(f"  the same with wandb hidden while timm loads (timm.utils.summary imports it for timm's own scripts): "
+          f"{note('cli_overhead_timm_without_wandb', best['cli_hidden'] - base)}")
+    print(f"  every module a test run holds at its first batch: {note('run_import_overhead', best['run'] - base)} "
+          "over torch + lightning")
+    print(f"tipsomaly test --help: {note('test_help', help_)}")
+    print(f"tipsomaly test, process start -> first batch: {note('first_batch', no_logger)} without a logger, "
+          f"{note('first_batch_wandb', with_wandb)} with the default W&B logger (offline)")
 
     print(f"\nwhat `{CLI}` adds to `{BASE}` (self seconds per package, and who pulls it in):")
     for seconds, package, chain in imports_beyond(BASE, CLI):
