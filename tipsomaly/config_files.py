@@ -134,7 +134,12 @@ def _names_a_file(value: str) -> bool:
     """A --config value that means a file (else it is inline YAML, which jsonargparse parses itself)."""
     if "\n" in value or value.lstrip().startswith("{"):
         return False
-    return value.endswith(CONFIG_SUFFIXES) or Path(value).is_file()
+    if value.endswith(CONFIG_SUFFIXES):
+        return True
+    try:
+        return Path(value).is_file()
+    except OSError:  # e.g. a long inline value: "File name too long"
+        return False
 
 
 def expanded(path: PathLike) -> str:
