@@ -8,8 +8,9 @@ Stages (each skipped, and said so, once the time budget is spent):
 2. image tower: img/s and MFU (model FLOPs counted by torch.utils.flop_counter, over the peak of stage 1) at
    batch 8 and 32, bf16 autocast.
 3. the whole `tipsomaly test` (in-process, as a user runs it) on a generated set of ~500 images: wall time, and
-   the fraction of the time between the first step's start and the last step's end that the GPU is idle (CUDA
-   events around every model step against host wall time): a high value means the GPU waits on data or the host.
+   the fraction of the GPU timeline from the first step's start to the last step's end that lies outside the
+   model steps (CUDA events around every step; the host's span is printed beside it): a high value means the
+   GPU waits on data or on the host between steps.
 4. a fit epoch with and without the memory feature cache (2 epochs each; the second epoch is the cached one).
 5. host synchronisation: during every step of 3 and 4 after the first two, `torch.cuda.set_sync_debug_mode` is
    on ("warn", recorded and counted; `--sync-mode error` stops at the first instead), so a step that copies to the
@@ -130,7 +131,7 @@ class StepClock(Callback):
         self._recorded = None
 
     def setup(self, trainer, pl_module, stage):
-        self.cuda = pl_module.device.type == "cuda"
+        self.cuda = trainer.strategy.root_device.type == "cuda"  # the module itself moves there only later
 
     # -- one step ------------------------------------------------------------------------------
     def _step_start(self, trainer) -> None:
@@ -186,14 +187,17 @@ class StepClock(Callback):
         self.epochs.append(time.perf_counter() - self._epoch_start)
 
     def _finish(self) -> None:
-        if self.cuda:
+        host_span = (self.last_end - self.first_start) if self.steps else float("nan")
+        if self.cuda:  # on the GPU's own timeline: from the first step's start to the last step's end
             torch.cuda.synchronize()
             busy = sum(start.elapsed_time(end) for start, end in self.steps) / 1e3
+            span = self.steps[0][0].elapsed_time(self.steps[-1][1]) / 1e3 if self.steps else float("nan")
         else:
             busy = sum(end - start for start, end in self.steps)
-        span = (self.last_end - self.first_start) if self.steps else float("nan")
+            span = host_span
         StepClock.latest = {
-            "steps": len(self.steps), "busy_s": busy, "span_s": span, "idle": max(0.0, 1 - busy / span),
+            "steps": len(self.steps), "busy_s": busy, "span_s": span, "host_span_s": host_span,
+            "idle": max(0.0, 1 - busy / span),
             "epochs_s": list(self.epochs), "checked_steps": self.checked_steps, "syncing_steps": self.syncing_steps,
             "first_sync": self.first_sync,
         }
@@ -287,7 +291,8 @@ def run(settings: Settings, sync_mode: str) -> dict:
             summary.update(test_images=n_test, test_steps=clock["steps"], test_s=seconds, test_img_s=n_test / seconds, gpu_idle=clock["idle"],
                            test_sync_steps=clock["syncing_steps"], test_checked_steps=clock["checked_steps"])
             print(f"[test] {n_test} images: {seconds:.1f} s ({n_test / seconds:.1f} img/s); model steps busy "
-                  f"{clock['busy_s']:.1f} s of {clock['span_s']:.1f} s -> GPU idle {clock['idle']:.0%}; "
+                  f"{clock['busy_s']:.1f} s of {clock['span_s']:.1f} s (host: {clock['host_span_s']:.1f} s from the "
+                  f"first step to the last) -> GPU idle between steps {clock['idle']:.0%}; "
                   f"{clock['syncing_steps']}/{clock['checked_steps']} checked steps synchronised"
                   + (f" (first: {clock['first_sync']})" if clock["first_sync"] else ""))
 
