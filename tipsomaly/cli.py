@@ -25,6 +25,7 @@ EXTRA_COMMANDS = {
     "export": ("tipsomaly.commands.export", "export_main", "ONNX of the image side for deployment"),
     "sweep": ("tipsomaly.sweep", "sweep_main", "run a W&B sweep file locally, one CLI run per point"),
     "report": ("tipsomaly.report.main", "report_main", "compare results folders: HTML and Markdown report"),
+    "configs": ("tipsomaly.commands.configs", "configs_main", "list the packaged configs (--config NAME finds them)"),
 }
 USAGE = "\n".join(
     [

@@ -20,8 +20,9 @@ import shutil
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_TIPS = REPO / "tests" / "data" / "tips"
+from tipsomaly.package_data import configs_dir, demo_model_dir  # the checkout's folders, or the wheel's copies
+
+TINY_TIPS = demo_model_dir()
 MARKER = ".tipsomaly_demo"  # only a folder the demo made itself is ever cleared
 SOURCE_CLASSES = ("grid_texture", "round_object")
 TARGET_CLASSES = ("mesh_texture", "disc_object")
@@ -39,7 +40,7 @@ def _config(folder: Path, epochs: int, image_size: int) -> Path:
         "vision_num_heads": 4, "text_num_heads": 4,  # the tiny towers fit no official preset
     }
     config = {
-        "config": [str(REPO / "configs" / "paper.yaml"), str(REPO / "configs" / "trainer" / "cpu.yaml")],
+        "config": [str(configs_dir() / "paper.yaml"), str(configs_dir() / "trainer" / "cpu.yaml")],
         "model": {"backbone": tiny, "lr": 0.01},
         "data": {
             "train_sets": [{"name": "source", "format": "mvtec", "root": str(folder / "source")}],

@@ -23,6 +23,7 @@ from tipsomaly import checkpoint_arguments as ckpt_args
 from tipsomaly import preflight, run_messages
 from tipsomaly.checkpoint_arguments import CheckpointArgumentError
 from tipsomaly.cli_parser import add_run_arguments, refuse_writer_folders
+from tipsomaly.config_files import given_configs
 from tipsomaly.predict_thresholds import check_thresholds
 from tipsomaly.quiet import silence_callback_state_notice, silence_resume_notice
 from tipsomaly.run_callbacks import StageConfig, configure_checkpointing, hand_run_folder
@@ -96,7 +97,7 @@ class TipsomalyCLI(LightningCLI):
         # what the user set (config files and flags, no defaults): it wins over what the checkpoint stored
         defaults = self._subcommand_parsers[subcommand].get_defaults().get("model")
         in_files = {
-            key for _, content in preflight.config_files(self._args) if isinstance(content.get("model"), dict)
+            key for _, content in given_configs(self._args) if isinstance(content.get("model"), dict)
             for key in ckpt_args.flatten(content["model"])
         }
         self._given_model = ckpt_args.given_values(config.get("model"), defaults, self._args, in_files)
@@ -229,8 +230,10 @@ def run(args: list[str]) -> TipsomalyCLI:
 
     silence_harmless_messages()
     _STATE["started"], _STATE["claimed"] = False, None
+    from tipsomaly.config_files import expand_config_arguments  # `config:` parents merged key by key
+
     try:
-        return TipsomalyCLI(args)
+        return TipsomalyCLI(expand_config_arguments(args))
     finally:
         if _STATE["claimed"] is not None:
             _STATE["claimed"].release()

@@ -127,57 +127,15 @@ LINKED_MESSAGE = (
 )
 
 
-def read_config_file(path: Path) -> object:
-    """The YAML content of a --config file, or a one-line PreflightError naming the file and the error's position."""
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise PreflightError(f"--config '{path}' is not valid YAML{where}: {problem}; fix the file.") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise PreflightError(f"--config '{path}' cannot be read ({type(error).__name__}: {error}).") from None
-
-
-def config_files(argv: list[str]) -> list[tuple[Path, dict]]:
-    """Every --config file of `argv` and every file they include (`config: ...`), with its content; each must be
-    valid YAML."""
-
-    def given(values: list[str]):
-        for i, value in enumerate(values):
-            if value in ("--config", "-c") and i + 1 < len(values):
-                yield Path(values[i + 1])
-            elif value.startswith("--config="):
-                yield Path(value.split("=", 1)[1])
-
-    pending = [path for path in given(argv) if path.is_file()]
-    seen: set[Path] = set()
-    found = []
-    while pending:
-        path = pending.pop().resolve()
-        if path in seen or not path.is_file():
-            continue
-        seen.add(path)
-        content = read_config_file(path) or {}
-        if not isinstance(content, dict):
-            continue
-        found.append((path, content))
-        included = content.get("config") or []
-        for name in [included] if isinstance(included, str) else included:
-            pending.append(path.parent / name)
-    return found
-
-
 def check_linked_image_size(argv: list[str]) -> None:
-    """Refuse model.image_size on the command line or in any --config file (included ones too): the link would
-    silently replace it with data.image_size. Every config file read on the way must be valid YAML."""
+    """Refuse model.image_size on the command line or in any --config file (their parents too): the link would
+    silently replace it with data.image_size."""
+    from tipsomaly.config_files import given_configs
+
     for value in argv:
         if value.startswith("--model.image_size"):
             raise PreflightError(LINKED_MESSAGE.format(where=" from the command line"))
-    for path, content in config_files(argv):
+    for source, content in given_configs(argv):  # each with its `config:` parents merged in
         model = content.get("model")
         if isinstance(model, dict) and "image_size" in model:
-            raise PreflightError(LINKED_MESSAGE.format(where=f" from '{path}'"))
+            raise PreflightError(LINKED_MESSAGE.format(where=f" from '{source}' (or a config it starts from)"))
