@@ -22,8 +22,6 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from datamodules.fingerprint import weights_fingerprint
-
 from .errors import BackboneError
 
 SCORING_KINDS = ("softmax", "sigmoid")
@@ -90,6 +88,8 @@ def weight_dtype(backbone: nn.Module) -> torch.dtype:
 
 def files_fingerprint(paths) -> str:
     """The weights' content fingerprint (`datamodules.fingerprint.weights_fingerprint`), files in name order."""
+    from datamodules.fingerprint import weights_fingerprint  # here: `datamodules` imports Lightning
+
     return weights_fingerprint(sorted((str(p) for p in paths), key=os.path.basename))
 
 
@@ -129,13 +129,12 @@ def check_image_size(backbone_label: str, patch_size: int, height: int, width: i
         )
 
 
-def check_prompt_backbone(settings: dict, backbone, where: str) -> None:
+def check_prompt_kind(settings: dict, kind: str | None, where: str) -> None:
     """Refuse prompts learned on another kind of backbone (their `backbone_kind` setting): TIPS prompts mean nothing
     to SigLIP's text tower, even at the same width. Files without the setting (older ones, the reference's) pass."""
-    kind = identity_of(backbone)["kind"]
     learned_on = settings.get("backbone_kind")
-    if learned_on is not None and learned_on != kind:
+    if kind is not None and learned_on is not None and learned_on != kind:
         raise BackboneError(
             f"{where}: prompts were learned on a {learned_on} backbone ({settings.get('backbone')}) but this model runs "
-            f"{kind} ({identity_of(backbone)['label']}); use prompts learned with this backbone, or train them"
+            f"{kind}; use prompts learned with this backbone, or train them"
         )

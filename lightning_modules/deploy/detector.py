@@ -22,7 +22,7 @@ from PIL import Image
 
 from lightning_modules.tips import TipsModel, TipsSpec
 from datamodules.class_names import prompt_class_name
-from lightning_modules.backbones import BackboneSpec, SiglipSpec, identity_of, load_backbone, patch_size_of
+from lightning_modules.backbones import BackboneSpec, SiglipSpec, backbone_patch_size, identity_of, load_backbone, patch_size_of
 from lightning_modules.tipsomaly.few_shot import DETECTOR_SET, check_few_shot_arguments, detector_memory, reference_files, scoring_record
 from lightning_modules.tipsomaly.prompt_checkpoint import load_prompt_checkpoint
 from lightning_modules.tipsomaly.settings import TipsomalySettings
@@ -143,19 +143,17 @@ class Detector:
         unknown = sorted(set(settings) - set(TipsomalySettings.fields()))
         if unknown:
             raise ValueError(f"detector.py: unknown setting(s) {unknown}; give fields of TipsomalySettings: {', '.join(TipsomalySettings.fields())}")
-        if "image_size" in settings and settings["image_size"] is not None:
+        if settings.get("image_size") is not None:  # on the backbone's patch grid, read before any weights load
             size = settings["image_size"]
-            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-                raise ValueError(f"detector.py: image_size={size!r}; expected a positive multiple of the backbone's patch size (e.g. 518 for TIPS), or None for the prompt file's")
+            patch = patch_size_of(backbone) if isinstance(backbone, torch.nn.Module) else backbone_patch_size(backbone)[1]
+            if isinstance(size, bool) or not isinstance(size, int) or size < patch or size % patch:
+                raise ValueError(f"detector.py: image_size={size!r}; expected a positive multiple of {patch} (the backbone's patch size; "
+                                 "518 for TIPS as in the paper), or None for the prompt file's")
         loaded = load_thresholds(thresholds) if isinstance(thresholds, (str, os.PathLike)) else thresholds
         class_name = class_name or (loaded.class_name if loaded is not None else None)
         if not class_name:
             raise ValueError("detector.py: give class_name (the product, e.g. 'bottle'), or thresholds that name it")
         tips = _load_backbone(backbone, device)
-        patch = patch_size_of(tips)  # the backbone's (TIPS 14, SigLIP 16)
-        if settings.get("image_size") is not None and settings["image_size"] % patch:
-            size = settings["image_size"]
-            raise ValueError(f"detector.py: image_size={size}; expected a multiple of the patch size {patch} of this backbone, e.g. {max(1, round(size / patch)) * patch}")
         checkpoint, recorded = None, {}
         if prompt_file is not None:
             checkpoint = load_prompt_checkpoint(prompt_file, expected_width=tips.text_width, backbone=identity_of(tips))

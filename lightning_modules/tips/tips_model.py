@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from datamodules.fingerprint import weights_fingerprint
 
 from lightning_modules.image_contract import check_image_batch, check_value_range
 
@@ -78,6 +77,8 @@ class TipsModel(nn.Module):
         if files is None:
             return {"kind": "tips", "label": "in-memory", "source": None, "revision": None, "fingerprint": None}
         if getattr(self, "_fingerprint", None) is None:
+            from datamodules.fingerprint import weights_fingerprint  # here: `datamodules` imports Lightning
+
             self._fingerprint = weights_fingerprint(files.paths)[:16]
         return {
             "kind": "tips",

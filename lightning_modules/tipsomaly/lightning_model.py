@@ -15,7 +15,6 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from lightning_modules.backbones import BackboneSpec, SiglipSpec, backbone_patch_size, backbone_spec, identity_key, identity_of
-from lightning_modules.backbones.protocol import check_prompt_backbone
 from lightning_modules.metrics import results_table
 from lightning_modules.tips import TipsSpec
 
@@ -135,7 +134,6 @@ class Tipsomaly(L.LightningModule):
         if self.model.prompts is None:
             raise ValueError(f"prompt_checkpoint={path!r} was given but prompt_method='none' has no learnable prompts")
         checkpoint = load_prompt_checkpoint(path, expected_width=self.model.tips.text_width, backbone=identity_of(self.model.tips))
-        check_prompt_backbone(checkpoint.settings, self.model.tips, str(path))
         self.model.prompts.load_checkpoint(checkpoint, str(path))
         self.model.prompts_changed()
 

@@ -218,6 +218,9 @@ def load_prompt_checkpoint(path: str | os.PathLike, expected_width: int | None =
             f"prompts in {path} are {ckpt.width} wide but the backbone's text width is {expected_width}; use the checkpoint trained with that backbone"
         )
     if backbone is not None:
+        from lightning_modules.backbones.protocol import check_prompt_kind
+
+        check_prompt_kind(ckpt.settings, backbone.get("kind"), where)
         recorded = ckpt.settings.get("backbone_fingerprint")
         if recorded is None:
             warnings.warn(f"{path} does not record which backbone it was trained with (an older or the reference's file); make sure it is {backbone.get('label')!r}", stacklevel=2)

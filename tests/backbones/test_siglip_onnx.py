@@ -7,6 +7,7 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from datamodules.class_names import prompt_class_name  # noqa: E402
 from lightning_modules.deploy.onnx_export import ExportError, OnnxDetector, export_onnx  # noqa: E402
 from lightning_modules.tipsomaly import TipsomalyModel, load_prompt_checkpoint  # noqa: E402
 from tests.backbones.conftest import SIGLIP_DATA  # noqa: E402
@@ -25,7 +26,7 @@ def test_a_siglip_export_equals_pytorch(tiny_siglip, tmp_path):
     names = ["bottle", "metal_nut", "bottle"]
     score, maps = onnx(images.numpy(), names)
     with torch.no_grad():
-        expected = model(images, names)
+        expected = model(images, [prompt_class_name("", name) for name in names])  # as the export says them
     np.testing.assert_allclose(score, expected.pred_score.numpy(), rtol=0, atol=PARITY)
     np.testing.assert_allclose(maps, expected.anomaly_map.numpy(), rtol=0, atol=PARITY)
 

@@ -6,9 +6,15 @@ import torch
 
 from lightning_modules.tipsomaly import TipsomalyModel, load_prompt_checkpoint
 from lightning_modules.tipsomaly.fixed_prompts import FixedPromptFeatures
+from datamodules.class_names import prompt_class_name
 from tests.backbones.conftest import SIGLIP_DATA
 
 ATOL = 1e-4
+
+
+def words(meta) -> list[str]:
+    """The classes as our data layer says them in the sentences (`metal_nut` -> `metal nut`), as the reference does."""
+    return [prompt_class_name("mvtec", name) for name in meta["classes"]]
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +27,7 @@ def reference_run(tiny_siglip, siglip_meta, siglip_pixels):
     model.prompts.load_checkpoint(prompts, "prompts.pth")
     model.prompts_changed()
     with torch.no_grad():
-        out = model(siglip_pixels, siglip_meta["classes"])
+        out = model(siglip_pixels, words(siglip_meta))
         learned = model.text_bank.learned()
     return model, out, learned
 
@@ -35,7 +41,7 @@ def test_the_image_tower_gives_the_reference_pooled_and_patch_tokens(tiny_siglip
 
 
 def test_fixed_text_features_match_the_reference(tiny_siglip, siglip_meta, siglip_reference):
-    features = FixedPromptFeatures(tiny_siglip.encode_text, "industrial")(siglip_meta["classes"])
+    features = FixedPromptFeatures(tiny_siglip.encode_text, "industrial")(words(siglip_meta))
     np.testing.assert_allclose(features.numpy(), siglip_reference["fixed_text"], rtol=0, atol=ATOL)
 
 

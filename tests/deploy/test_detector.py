@@ -139,7 +139,7 @@ def test_a_nan_score_is_never_a_decision(detector, monkeypatch):
     """Were the model ever to give NaN (damaged weights), `nan >= threshold` would read as "normal": refused instead."""
     thresholds = calibrate_normal(detector, [_rgb(48, 48, seed=s) for s in range(5)], quantile=0.5)
     detector.set_thresholds(thresholds)
-    monkeypatch.setattr(detector.model.scorer, "temperature", float("nan"))
+    monkeypatch.setattr(detector.model.scorer, "rule", float("nan"))  # a NaN temperature: every score NaN
     with pytest.raises(ValueError, match=r"NaN or infinite scores for \['image 0'\]; no decision is made"):
         detector(_rgb(48, 48))
 

@@ -66,7 +66,7 @@ def test_the_backbone_fingerprint_follows_the_weights_not_the_folder(tmp_path, t
     for key in ("vision_checkpoint", "text_checkpoint", "tokenizer"):
         files[key] = shutil.copy(files[key], tmp_path)
     copied = backbone_identity(load_tips(**files))
-    assert copied["fingerprint"] == backbone_identity(tiny_tips("mlp"))["fingerprint"] and copied["source"][0].startswith(str(tmp_path))
+    assert copied["fingerprint"] == backbone_identity(tiny_tips("mlp"))["fingerprint"] and str(tmp_path) in str(copied["source"])
     assert backbone_identity(tiny_tips("swiglu"))["fingerprint"] != copied["fingerprint"]  # same width 64, other weights
 
 

@@ -75,23 +75,27 @@ def check_device(device: str) -> str:
     return device
 
 
-def check_image_size(size: int | None) -> None:
+def check_image_size(size: int | None, backbone: dict | None = None) -> None:
+    """--image_size on the backbone's patch grid (TIPS 14, SigLIP 16; read from the backbone's files, no weights)."""
+    from lightning_modules.backbones import backbone_patch_size
     from lightning_modules.tips.vision_tower import PATCH_SIZE
 
-    if size is not None and (size < PATCH_SIZE or size % PATCH_SIZE):
-        raise ValueError(f"--image_size {size}: expected a positive multiple of the patch size {PATCH_SIZE} (e.g. 518); omit it to use the prompt file's")
+    patch = backbone_patch_size(backbone)[1] if backbone else PATCH_SIZE
+    if size is not None and (size < patch or size % patch):
+        raise ValueError(f"--image_size {size}: expected a positive multiple of the patch size {patch} (e.g. {max(1, round(size / patch)) * patch}); omit it to use the prompt file's")
 
 
 def load_detector(args: argparse.Namespace, class_name: str | None, thresholds=None):
     from lightning_modules.deploy import Detector
 
     check_device(args.device)
-    check_image_size(args.image_size)
     config = run_config(args.config)
+    backbone = backbone_spec(args, config)
+    check_image_size(args.image_size, backbone)
     settings = dict(config.get("settings") or {})
     settings.update({key: value for key in ("image_size", "resize", "fixed_prompts") if (value := getattr(args, key)) is not None})
     return Detector.load(
-        args.prompt_file, thresholds=thresholds, backbone=backbone_spec(args, config), class_name=class_name, device=args.device,
+        args.prompt_file, thresholds=thresholds, backbone=backbone, class_name=class_name, device=args.device,
         reference_dir=getattr(args, "reference_dir", None), **settings,
     )
 
