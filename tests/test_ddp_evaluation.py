@@ -114,7 +114,14 @@ def _jobs(root: Path, devices: int) -> None:
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     _make_data(root)
-    _jobs(root, 1)
+    # each DDP rank computes with one thread (Lightning gives each process cores // processes): the one-process run
+    # does too, so what is compared is the sharding and padding, not the order of a multi-threaded matmul's sums
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _jobs(root, 1)
+    finally:
+        torch.set_num_threads(threads)
     run_on_two_processes(_jobs, root, 2)
     return root
 

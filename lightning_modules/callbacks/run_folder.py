@@ -40,6 +40,11 @@ STAGE_FILES = {
 RESULT_FILES = {stage: tuple(p for p in patterns if not p.startswith("config_")) for stage, patterns in STAGE_FILES.items()}
 
 
+def stage_name(stage) -> str:
+    """"test" for "test" or Lightning's `TrainerFn.TESTING` (a str enum whose str() is its class path)."""
+    return str(getattr(stage, "value", stage))
+
+
 class RunFolderError(ValueError):
     """A run folder that cannot be used as asked (a file, holds earlier results, in use, a name that escapes it)."""
 
@@ -141,11 +146,11 @@ class RunFolder:
 
     # -- what a stage wrote -------------------------------------------------------------------------
     def stage_files(self, stage: str, results_only: bool = False) -> list[Path]:
-        """Existing files and folders that a run of `stage` writes (sorted)."""
-        patterns = (RESULT_FILES if results_only else STAGE_FILES)[stage]
+        """Existing files and folders that a run of `stage` writes, in the table's order (results tables first)."""
+        patterns = (RESULT_FILES if results_only else STAGE_FILES)[stage_name(stage)]
         if not self.root.is_dir():
             return []
-        return sorted({path for pattern in patterns for path in self.root.glob(pattern)})
+        return list(dict.fromkeys(path for pattern in patterns for path in sorted(self.root.glob(pattern))))
 
     def check(self, stage: str, overwrite: bool) -> None:
         """Refuse a root that is a file, or that holds results of `stage` when not `overwrite`."""
@@ -164,7 +169,7 @@ class RunFolder:
             files = [p for p in found if p.is_file()] + [f for p in found if p.is_dir() for f in sorted(p.rglob("*")) if f.is_file()]
             first = f"{(files or found)[0]} exists and would be overwritten; "
             raise RunFolderExistsError(
-                f"--results_dir '{self.root}' already holds {stage} results of an earlier run "
+                f"--results_dir '{self.root}' already holds {stage_name(stage)} results of an earlier run "
                 f"({', '.join(p.name for p in found)}): {first}pass --overwrite true to replace them, or choose another "
                 "--results_dir."
             )
