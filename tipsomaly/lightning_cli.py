@@ -60,8 +60,11 @@ class TipsomalyCLI(LightningCLI):
     """LightningCLI with: image size (and resize) linked from the data, env-var and absolute paths, early checks,
     checkpoint arguments that never override the user's, and one run folder that is never silently overwritten."""
 
-    def __init__(self, args, **kwargs):
+    def __init__(self, args, given_args: Optional[list[str]] = None, **kwargs):
+        """args: the command line with every --config expanded (config_files.py); given_args: as the user typed it,
+        for the commands printed back (resume)."""
         self.run_folder: Optional[RunFolder] = None
+        self.given_args = list(given_args if given_args is not None else args)
         super().__init__(
             Tipsomaly,
             AnomalyDataModule,
@@ -189,7 +192,7 @@ class TipsomalyCLI(LightningCLI):
             if not self.trainer.is_global_zero:
                 raise
             if stage == "fit":
-                message = run_messages.fit_interrupted(self._args, self.run_folder, why)
+                message = run_messages.fit_interrupted(self.given_args, self.run_folder, why)
             else:
                 message = run_messages.evaluation_interrupted(stage, self.run_folder, why)
             raise RunInterrupted(message, status) from None
@@ -233,7 +236,7 @@ def run(args: list[str]) -> TipsomalyCLI:
     from tipsomaly.config_files import expand_config_arguments  # `config:` parents merged key by key
 
     try:
-        return TipsomalyCLI(expand_config_arguments(args))
+        return TipsomalyCLI(expand_config_arguments(args), given_args=args)
     finally:
         if _STATE["claimed"] is not None:
             _STATE["claimed"].release()

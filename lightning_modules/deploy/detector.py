@@ -85,7 +85,6 @@ class Detector:
         self.class_name = class_name
         self.batch_size = batch_size
         self.thresholds = None
-        self.few_shot = None  # a FewShotMemory in few-shot mode (Detector.load(reference_dir=...))
         if thresholds is not None:
             self.set_thresholds(thresholds)
 

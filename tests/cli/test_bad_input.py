@@ -122,7 +122,7 @@ def test_invalid_yaml_in_a_config_names_the_file_and_the_position(capsys, worksp
     config = tmp_path / "broken.yaml"
     config.write_text("model:\n  sigma: [2.0\ndata:\n  batch_size: 2\n")
     line = _error(capsys, workspace, "--config", config)
-    assert f"--config '{config}' is not valid YAML at line 3, column 5" in line
+    assert f"config file '{config}' is not valid YAML at line 3, column 5" in line
 
 
 def test_ckpt_path_last_without_a_checkpoint_is_refused(capsys, workspace, tmp_path):

@@ -1,7 +1,6 @@
 """Few-shot mode when deploying: a Detector with a reference folder, calibration that refuses reference images,
 thresholds whose provenance names the references, and an ONNX export carrying the memory bank."""
 
-import json
 import shutil
 
 import numpy as np
@@ -45,7 +44,7 @@ def test_a_reference_image_scores_zero_few_shot_distance_and_others_add_their_ma
     assert few_only(other).score > 1e-3
     expected = zero(other).score + few_only(other).score  # image score: zero-shot + max of the few-shot map
     assert combined(other).score == pytest.approx(expected, abs=1e-5)
-    assert combined.provenance.scoring["few_shot"]["k"] == 3 and zero.provenance.scoring["few_shot"] is None
+    assert combined.provenance["few_shot"]["k"] == 3 and zero.provenance["few_shot"] is None
 
 
 def test_thresholds_remember_the_references_and_a_detector_without_them_refuses_them(prompts, tiny_tips, product):
@@ -53,7 +52,7 @@ def test_thresholds_remember_the_references_and_a_detector_without_them_refuses_
     few = _detector(prompts, tiny_tips, references)
     normals = [str(p) for p in sorted((folder / "test" / "good").glob("*.png"))]
     thresholds = calibrate_normal(few, normals, quantile=0.8)
-    assert thresholds.provenance.scoring["few_shot"]["references_sha256"] == few.provenance.scoring["few_shot"]["references_sha256"]
+    assert thresholds.provenance["few_shot"]["references_sha256"] == few.provenance["few_shot"]["references_sha256"]
     few.set_thresholds(thresholds)
     with pytest.raises(ThresholdsError, match="few_shot"):
         _detector(prompts, tiny_tips).set_thresholds(thresholds)
@@ -76,7 +75,7 @@ def test_calibrate_refuses_normal_images_that_are_also_references(prompts, produ
     assert "3 normal image(s) are also few-shot reference images" in error and "bias the thresholds low" in error
     assert calibrate_main(["--class_name", "round_object", "--normal_dir", str(folder / "test" / "good"), "--reference_dir",
                            str(references), "--prompt_file", prompts, "--output", str(tmp_path / "t.json"), *_backbone_args()]) == 0
-    assert load_thresholds(tmp_path / "t.json").provenance.scoring["few_shot"]["k"] == 3
+    assert load_thresholds(tmp_path / "t.json").provenance["few_shot"]["k"] == 3
 
 
 def test_the_onnx_export_carries_the_memory_bank_and_matches_pytorch(prompts, tiny_tips, product, tmp_path):
@@ -86,16 +85,15 @@ def test_the_onnx_export_carries_the_memory_bank_and_matches_pytorch(prompts, ti
 
     folder, references = product
     detector = _detector(prompts, tiny_tips, references)
-    metadata = {"provenance": detector.provenance.__dict__}
-    path = export_onnx(detector.model, tmp_path / "fs.onnx", ["round_object"], TINY_SIZE, metadata=metadata, few_shot=detector.few_shot)
+    path = export_onnx(detector.model, tmp_path / "fs.onnx", ["round_object"], TINY_SIZE, few_shot=detector.few_shot)
     onnx = OnnxDetector(path)
     images = torch.rand(3, 3, TINY_SIZE, TINY_SIZE, generator=torch.Generator().manual_seed(0))
     score, maps = onnx(images.numpy(), "round_object")
-    expected = detector.score_inputs([type("I", (), {"image": image})() for image in images])
+    expected = detector.score_inputs([type("I", (), {"image": image, "path": None})() for image in images])
     np.testing.assert_allclose(score, expected[0].numpy(), atol=1e-5, rtol=0)
     np.testing.assert_allclose(maps, expected[1].numpy(), atol=1e-5, rtol=0)
-    zero = _detector(prompts, tiny_tips).score_inputs([type("I", (), {"image": image})() for image in images])
+    zero = _detector(prompts, tiny_tips).score_inputs([type("I", (), {"image": image, "path": None})() for image in images])
     assert np.abs(score - zero[0].numpy()).min() > 1e-4  # the bank is in the graph, not only the zero-shot part
-    assert json.loads(json.dumps(onnx.info))["provenance"]["scoring"]["few_shot"]["k"] == 3
+    assert onnx.info["provenance"]["few_shot"] == detector.provenance["few_shot"] and onnx.info["provenance"]["few_shot"]["k"] == 3
     with pytest.raises(ValueError, match=r"no few-shot references for class\(es\) \['bottle'\]"):
         export_onnx(detector.model, tmp_path / "x.onnx", ["round_object", "bottle"], TINY_SIZE, few_shot=detector.few_shot)
