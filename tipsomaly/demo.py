@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     make_synthetic_dataset(folder / "target", classes=TARGET_CLASSES, n_normal=6, n_anomalous=9, seed=2)
     config = str(_config(folder, args.epochs, args.image_size))
     print(" ".join(__doc__.split("\n\n")[1].split()).removesuffix(", and runs") + "; it runs fit on the source, then test "
-          "on the target with the fixed prompts only and with the prompts learned on the source.")
+          "on the target with the fixed prompts only, with the prompts learned on the source, and few-shot with 4 normal "
+          "images per target class (combined with the fixed prompts, and the few-shot map alone).")
     print("\nThe TIPS weights are RANDOM (a tiny model in the official format): the numbers below show that the "
           "pipeline runs end to end, not how well TIPS detects anomalies.")
 
@@ -100,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     _run(["test", "--config", config, "--model.prompt_method", "none", "--results_dir", str(folder / "test_fixed")])
     _run(["test", "--config", config, "--ckpt_path", str(folder / "fit" / "checkpoints" / "last.ckpt"),
           "--results_dir", str(folder / "test_learned")])
+    few_shot = ["--model.prompt_method", "none", "--data.few_shot.k", "4", "--data.few_shot.seed", "0"]  # 4 train/good images per class
+    _run(["test", "--config", config, *few_shot, "--results_dir", str(folder / "test_few_shot")])
+    _run(["test", "--config", config, *few_shot, "--model.few_shot_only", "true", "--results_dir", str(folder / "test_few_shot_only")])
     _report(folder)
     return 0
 
@@ -114,8 +118,10 @@ def _report(folder: Path) -> None:
         "class": fixed["class"][target],
         "fixed prompts only": fixed["pixel_auroc"][target].round(1),
         "prompts learned on the source": learned["pixel_auroc"][target].round(1),
+        "fixed + few-shot (k=4)": pd.read_csv(folder / "test_few_shot" / "test_results.csv")["pixel_auroc"][target].round(1),
+        "few-shot map alone": pd.read_csv(folder / "test_few_shot_only" / "test_results.csv")["pixel_auroc"][target].round(1),
     })
-    print("\nTarget pixel AUROC (%), zero-shot on classes the prompts never saw:")
+    print("\nTarget pixel AUROC (%): zero-shot on classes the prompts never saw, and few-shot with 4 normal images per class:")
     print(side.to_string(index=False))
     gain = float(learned["pixel_auroc"].iloc[-1] - fixed["pixel_auroc"].iloc[-1])
     if gain > 0:
@@ -133,8 +139,9 @@ def _report(folder: Path) -> None:
         ("source, target", "the generated datasets (MVTec AD layout)"),
         ("demo.yaml", "the config: configs/paper.yaml + configs/trainer/cpu.yaml + the tiny model and the sets"),
         ("fit/", "config_fit.yaml, prompts/learnable_prompts_epochN.pt, checkpoints/last.ckpt"),
-        ("logs/version_0/", "the fit's logged losses (metrics.csv); version_1, _2: the two tests"),
+        ("logs/version_0/", "the fit's logged losses (metrics.csv); version_1 to _4: the four tests"),
         ("test_fixed/, test_learned/", "config_test.yaml, test_results.csv/.md, test_predictions.csv"),
+        ("test_few_shot/, _only/", "the same, plus few_shot_references.json (the 4 reference images per class)"),
     ):
         print(f"  {name:<28} {what}")
     print(

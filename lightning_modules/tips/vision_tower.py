@@ -7,13 +7,24 @@ when a checkpoint is converted (see `checkpoint_conversion.py`).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import partial
 
 import torch
-from timm.layers import SwiGLUPacked, resample_abs_pos_embed
-from timm.models.vision_transformer import Mlp, VisionTransformer
 from torch import nn
+
+# timm.utils.summary imports wandb (with pydantic and protobuf: ~1 s, most of timm's import) for timm's own
+# training scripts, which we never call; hide it while timm loads, so a run without W&B never pays for it.
+_HIDE_WANDB = "wandb" not in sys.modules
+if _HIDE_WANDB:
+    sys.modules["wandb"] = None  # `import wandb` raises ImportError, which timm catches
+try:
+    from timm.layers import SwiGLUPacked, resample_abs_pos_embed
+    from timm.models.vision_transformer import Mlp, VisionTransformer
+finally:
+    if _HIDE_WANDB:
+        del sys.modules["wandb"]
 
 PATCH_SIZE = 14
 
