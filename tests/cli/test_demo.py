@@ -10,18 +10,20 @@ import pytest
 from tipsomaly.cli import main
 
 
-def test_the_demo_fits_tests_twice_and_reports_both(tmp_path, capsys):
+def test_the_demo_fits_tests_zero_and_few_shot_and_reports_them_side_by_side(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--epochs", "2", "--image_size", "28"]) == 0
     printed = capsys.readouterr().out
     assert "RANDOM" in printed  # says plainly that the weights mean nothing
-    for folder, stage in (("fit", "fit"), ("test_fixed", "test"), ("test_learned", "test")):
+    for folder, stage in (("fit", "fit"), ("test_fixed", "test"), ("test_learned", "test"), ("test_few_shot", "test"), ("test_few_shot_only", "test")):
         assert (out / folder / f"config_{stage}.yaml").is_file()
     assert "Traceback" not in printed
     fixed = pd.read_csv(out / "test_fixed" / "test_results.csv")
     learned = pd.read_csv(out / "test_learned" / "test_results.csv")
-    mean = f"{fixed['pixel_auroc'].iloc[-1]:.1f}"
-    assert re.search(rf"\n\s*mean\s+{re.escape(mean)}\s+{learned['pixel_auroc'].iloc[-1]:.1f}\n", printed)
+    few = [pd.read_csv(out / name / "test_results.csv")["pixel_auroc"].iloc[-1] for name in ("test_few_shot", "test_few_shot_only")]
+    means = [fixed["pixel_auroc"].iloc[-1], learned["pixel_auroc"].iloc[-1], *few]
+    assert re.search(r"\n\s*mean" + "".join(rf"\s+{value:.1f}" for value in means) + r"\n", printed)
+    assert (out / "test_few_shot" / "few_shot_references.json").is_file()
     assert re.search(r"epoch 1: \d\.\d{4}  epoch 2: \d\.\d{4}", printed)
     assert "tipsomaly fit  --config configs/mvtec_to_all.yaml" in printed
 
