@@ -92,6 +92,7 @@ class TipsomalyCLI(LightningCLI):
         # `main` always passes its arguments explicitly, so LightningCLI's warning about args + sys.argv is moot.
         self._args = list(args)
         preflight.check_linked_image_size(self._args)
+        preflight.check_inline_values(self._args)
         self.config = parser.parse_args(self._args)
         subcommand = self.config.get("subcommand")
         if subcommand is None:

@@ -139,3 +139,21 @@ def check_linked_image_size(argv: list[str]) -> None:
         model = content.get("model")
         if isinstance(model, dict) and "image_size" in model:
             raise PreflightError(LINKED_MESSAGE.format(where=f" from '{source}' (or a config it starts from)"))
+
+
+def check_inline_values(argv: list[str]) -> None:
+    """A flow-style value (`--data.test_sets '[{name: a, root: ${HOME}/x}]'`) that is not valid YAML would reach
+    jsonargparse as a plain string and fail with a list of type errors; say what is wrong with it instead. The usual
+    cause: `${VAR}` unquoted inside `{...}`, where YAML reads the braces as a nested mapping."""
+    import yaml
+
+    for flag, value in zip(argv, argv[1:]):
+        if not flag.startswith("--") or "=" in flag or not value.lstrip().startswith(("[", "{")):
+            continue
+        try:
+            yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            hint = (" ${VAR} inside {...} reads as a nested mapping: quote that value (root: '${HOME}/data') or write $VAR"
+                    if "${" in value else " check the brackets, commas and colons")
+            raise PreflightError(f"{flag} {value!r} is not valid YAML ({problem});{hint}.") from None

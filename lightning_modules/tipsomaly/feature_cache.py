@@ -11,17 +11,22 @@ what the features depend on and nothing else:
 
 Memory mode holds at most `max_memory_mb` (entries beyond it are computed, not stored: with a
 fixed epoch order an evicting cache would thrash); disk mode writes one file per entry, shared
-by every run that uses the same folder (a sweep computes each image's features once).
+by every run that uses the same folder (a sweep computes each image's features once). The disk cache never
+stops a run: a damaged entry is named, removed and recomputed; a failed write (a full disk) turns caching off
+for the rest of the run with one warning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from datamodules.atomic_files import atomic_path
 
 CACHE_MODES = ("off", "memory", "disk")
 DEFAULT_MAX_MEMORY_MB = 4096
@@ -56,6 +61,9 @@ class FeatureCache:
             raise ValueError("feature cache mode 'disk' needs a directory (feature_cache_dir)")
         if not max_memory_mb > 0:
             raise ValueError(f"feature cache max_memory_mb must be > 0, got {max_memory_mb}")
+        if mode == "disk" and Path(directory).exists() and not Path(directory).is_dir():
+            raise ValueError(f"feature_cache_dir '{directory}' is a file, expected a folder for the cache entries; "
+                             "remove the file or give another feature_cache_dir")
         self.mode = mode
         self.directory = Path(directory) if directory is not None else None
         self.backbone_key = backbone_key
@@ -65,6 +73,7 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
         self.not_stored = 0
+        self.write_failed = False  # a failed disk write (a full disk) stops caching, never the run
 
     def key(self, fingerprint: str, precision: str) -> str:
         return hashlib.sha256(f"{self.backbone_key}|{precision}|{fingerprint}".encode()).hexdigest()
@@ -75,8 +84,14 @@ class FeatureCache:
         if self.mode == "disk":
             path = self.directory / f"{key}.pt"
             if path.is_file():
-                saved = torch.load(path, weights_only=True)
-                return saved["first"], saved["second"], saved["patches"]
+                try:
+                    saved = torch.load(path, weights_only=True)
+                    return saved["first"], saved["second"], saved["patches"]
+                except Exception as error:  # a truncated or foreign file: recompute, never serve it
+                    warnings.warn(
+                        f"feature cache entry {path} is damaged ({type(error).__name__}: {' '.join(str(error).split())[:120]}); "
+                        f"it is removed and recomputed. To clear the whole cache, delete {self.directory}", stacklevel=2)
+                    path.unlink(missing_ok=True)
         return None
 
     def put(self, key: str, features: Features) -> None:
@@ -88,12 +103,14 @@ class FeatureCache:
                 return
             self._memory[key] = features
             self.bytes += size
-        elif self.mode == "disk":
-            self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.directory / f"{key}.pt"
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            torch.save(dict(zip(("first", "second", "patches"), features)), partial)
-            os.replace(partial, path)  # readers never see a half-written file
+        elif self.mode == "disk" and not self.write_failed:
+            try:
+                with atomic_path(self.directory / f"{key}.pt") as partial:  # readers never see a half-written file
+                    torch.save(dict(zip(("first", "second", "patches"), features)), partial)
+            except OSError as error:
+                self.write_failed = True
+                warnings.warn(f"feature cache: writing to {self.directory} failed ({error}); caching is off for the rest "
+                              "of this run, which goes on computing every feature", stacklevel=2)
 
     def lookup(self, fingerprints: list[str], precision: str, device: torch.device, compute) -> Features:
         """Batched features for these inputs: cached rows where present, `compute(missing_indices)` for the rest.
@@ -126,4 +143,5 @@ class FeatureCache:
         rate = f"{100 * self.hits / total:.0f}%" if total else "-"
         held = f"{len(self._memory)} images, {self.bytes / 2**20:.0f} of {self.max_bytes / 2**20:.0f} MiB" if self.mode == "memory" else str(self.directory)
         skipped = f", {self.not_stored} not stored (memory bound)" if self.not_stored else ""
+        skipped += ", writes stopped after a failed write" if self.write_failed else ""
         return f"feature cache ({self.mode}): {held}; {self.hits} hits / {total} lookups ({rate}){skipped}"

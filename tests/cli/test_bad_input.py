@@ -144,3 +144,8 @@ def test_a_dataset_name_that_would_write_outside_the_results_folder_is_refused(c
                   "--save_maps", "true", "--results_dir", results, command="test")
     assert "'../../../outside'" in line
     assert not results.exists() and not (tmp_path / "outside").exists()
+
+
+def test_an_unquoted_variable_inside_a_flow_style_value_says_how_to_quote_it(capsys, workspace):
+    line = _error(capsys, workspace, "--data.test_sets", "[{name: target, format: mvtec, root: ${HOME}/target}]", command="test")
+    assert "--data.test_sets" in line and "is not valid YAML" in line and "quote that value (root: '${HOME}/data')" in line

@@ -126,3 +126,42 @@ def test_plain_inference_neither_fills_the_memory_cache_nor_hashes_the_images(mo
         module.model(images, ["bottle", "screw"])
     cache = module.model.feature_cache
     assert (len(cache._memory), cache.bytes, cache.hits, cache.misses) == (0, 0, 0, 0)
+
+
+def _features(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(1, 8, generator=generator), torch.randn(1, 8, generator=generator), torch.randn(1, 4, 8, generator=generator)
+
+
+def test_a_cache_folder_that_is_a_file_is_one_clear_error(tmp_path):
+    (tmp_path / "cache").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"feature_cache_dir '.*cache' is a file, expected a folder"):
+        FeatureCache("disk", tmp_path / "cache")
+
+
+def test_a_damaged_disk_entry_is_named_removed_and_recomputed(tmp_path):
+    cache = FeatureCache("disk", tmp_path, "backbone")
+    key = cache.key("image", "float32")
+    cache.put(key, tuple(part[0] for part in _features()))
+    entry = tmp_path / f"{key}.pt"
+    entry.write_bytes(entry.read_bytes()[:40])  # truncated, as a killed copy leaves it
+    computed = []
+    with pytest.warns(UserWarning, match=rf"feature cache entry .*{key}\.pt is damaged .* removed and recomputed"):
+        first, _, _ = cache.lookup(["image"], "float32", torch.device("cpu"), lambda rows: computed.append(rows) or _features(1))
+    assert computed == [[0]] and torch.equal(first, _features(1)[0])
+    assert torch.equal(cache.get(key)[0], _features(1)[0][0])  # written again, whole
+
+
+def test_a_failed_disk_write_stops_caching_but_not_the_run(tmp_path, monkeypatch):
+    cache = FeatureCache("disk", tmp_path, "backbone")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.warns(UserWarning, match="writing to .* failed .*No space left on device.*caching is off"):
+        features = cache.lookup(["a"], "float32", torch.device("cpu"), lambda rows: _features(0))
+    assert features[0].shape == (1, 8) and cache.write_failed
+    assert not list(tmp_path.iterdir())  # no partial entry left behind
+    cache.lookup(["c"], "float32", torch.device("cpu"), lambda rows: _features(2))  # no second warning, no raise
+    assert "writes stopped after a failed write" in cache.describe()
