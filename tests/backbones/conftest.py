@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 SIGLIP_DATA = Path(__file__).parents[1] / "data" / "siglip2"
 SIGLIP_FOLDER = SIGLIP_DATA / "hf"
@@ -36,3 +37,24 @@ def tiny_siglip():
     from lightning_modules.backbones.siglip import load_siglip
 
     return load_siglip(SIGLIP_FOLDER)
+
+
+def write_workspace(root: Path, backbone_folder: Path, image_size: int, name: str, n_target_normal: int = 2) -> Path:
+    """<root>/source, <root>/target (2 classes, 32 px) and the config <root>/<name>: a one-epoch fit and test on the backbone
+    folder given as `model.backbone: {checkpoint_dir: FOLDER}` alone (its kind read from config.json)."""
+    from datamodules import make_synthetic_dataset
+
+    make_synthetic_dataset(root / "source", n_normal=2, n_anomalous=2, image_size=32, seed=1)
+    make_synthetic_dataset(root / "target", n_normal=n_target_normal, n_anomalous=2, image_size=32, seed=2)
+    config = {
+        "model": {"backbone": {"checkpoint_dir": str(backbone_folder)}, "lr": 0.01, "feature_cache": "off"},
+        "data": {
+            "train_sets": [{"name": "source", "format": "mvtec", "root": str(root / "source")}],
+            "test_sets": [{"name": "target", "format": "mvtec", "root": str(root / "target")}],
+            "image_size": image_size, "batch_size": 4, "num_workers": 0,
+        },
+        "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "logger": False,
+                    "enable_progress_bar": False, "enable_model_summary": False},
+    }
+    (root / name).write_text(yaml.safe_dump(config))
+    return root / name

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
-from datamodules import make_synthetic_dataset
+from tests.backbones.conftest import write_workspace
 from tipsomaly.cli import main
 
 HF_FOLDER = Path(__file__).parents[1] / "data" / "hf_tipsv2" / "hf"
@@ -22,19 +21,7 @@ IMAGE_SIZE = 28
 @pytest.fixture(scope="module")
 def hf_workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("hf_tips_cli")
-    make_synthetic_dataset(root / "source", n_normal=2, n_anomalous=2, image_size=32, seed=1)
-    make_synthetic_dataset(root / "target", n_normal=3, n_anomalous=2, image_size=32, seed=2)
-    config = {
-        "model": {"backbone": {"checkpoint_dir": str(HF_FOLDER)}, "lr": 0.01, "feature_cache": "off"},
-        "data": {
-            "train_sets": [{"name": "source", "format": "mvtec", "root": str(root / "source")}],
-            "test_sets": [{"name": "target", "format": "mvtec", "root": str(root / "target")}],
-            "image_size": IMAGE_SIZE, "batch_size": 4, "num_workers": 0,
-        },
-        "trainer": {"max_epochs": 1, "accelerator": "cpu", "devices": 1, "logger": False,
-                    "enable_progress_bar": False, "enable_model_summary": False},
-    }
-    (root / "hf.yaml").write_text(yaml.safe_dump(config))
+    write_workspace(root, HF_FOLDER, IMAGE_SIZE, "hf.yaml", n_target_normal=3)
     return root
 
 

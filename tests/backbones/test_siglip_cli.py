@@ -9,8 +9,7 @@ import pytest
 import torch
 import yaml
 
-from datamodules import make_synthetic_dataset
-from tests.backbones.conftest import SIGLIP_DATA, SIGLIP_FOLDER
+from tests.backbones.conftest import SIGLIP_DATA, SIGLIP_FOLDER, write_workspace
 from tipsomaly.cli import main
 
 IMAGE_SIZE = 32  # two SigLIP patches of 16 per side
@@ -19,21 +18,7 @@ IMAGE_SIZE = 32  # two SigLIP patches of 16 per side
 @pytest.fixture(scope="module")
 def siglip_workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("siglip_cli")
-    make_synthetic_dataset(root / "source", n_normal=2, n_anomalous=2, image_size=32, seed=1)
-    make_synthetic_dataset(root / "target", n_normal=2, n_anomalous=2, image_size=32, seed=2)
-    config = {
-        "model": {"backbone": {"checkpoint_dir": str(SIGLIP_FOLDER)}, "lr": 0.01, "feature_cache": "off"},
-        "data": {
-            "train_sets": [{"name": "source", "format": "mvtec", "root": str(root / "source")}],
-            "test_sets": [{"name": "target", "format": "mvtec", "root": str(root / "target")}],
-            "image_size": IMAGE_SIZE, "batch_size": 4, "num_workers": 0,
-        },
-        "trainer": {
-            "max_epochs": 1, "accelerator": "cpu", "devices": 1, "logger": False,
-            "enable_progress_bar": False, "enable_model_summary": False,
-        },
-    }
-    (root / "siglip.yaml").write_text(yaml.safe_dump(config))
+    write_workspace(root, SIGLIP_FOLDER, IMAGE_SIZE, "siglip.yaml")
     return root
 
 
