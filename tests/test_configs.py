@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from datamodules import DatasetSpec
+from tipsomaly.checkpoint_arguments import flatten  # {"data": {"shuffle": False}} -> {"data.shuffle": False}, lists whole
 from tipsomaly.cli import main
 from tipsomaly.config_files import (
     ConfigFileError, expand_config_arguments, given_configs, merge_configs, resolve_config,
@@ -99,17 +100,6 @@ def _cli_configs() -> list[Path]:
     return [f for f in files if "program" not in (yaml.safe_load(f.read_text()) or {})]
 
 
-def _leaves(values: dict, prefix: str = "") -> dict:
-    """{"data.shuffle": False, "data.test_sets": [...], ...}: mappings flattened, lists kept whole."""
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict) and value:
-            flat.update(_leaves(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _expected(path: Path) -> dict:
     """What `path` should set, read from the YAML files: each parent's leaves in order, then the file's own; a
     leaf set later drops what an earlier one set at or under that key."""
@@ -119,7 +109,7 @@ def _expected(path: Path) -> dict:
     for name in [parents] if isinstance(parents, str) else parents:
         parent = path.parent / name if (path.parent / name).is_file() else CONFIGS / name
         expected = _override(expected, _expected(parent))
-    return _override(expected, _leaves(content))
+    return _override(expected, flatten(content))
 
 
 def _override(base: dict, later: dict) -> dict:

@@ -66,7 +66,7 @@ def fit_interrupted(args: list[str], folder: RunFolder, why: str) -> str:
         lines.append(f"  kept: {folder.last_checkpoint} (model, optimizer and epoch count)")
         lines.append(f"  resume with: {resume_command(args, folder)}")
     else:
-        lines.append(f"  no checkpoint was written yet (the first epoch did not finish); start again with --overwrite true")
+        lines.append("  no checkpoint was written yet (the first epoch did not finish); start again with --overwrite true")
     return "\n".join(lines)
 
 

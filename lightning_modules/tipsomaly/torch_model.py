@@ -21,7 +21,7 @@ from lightning_modules.tips import TipsModel
 from .feature_cache import FeatureCache, compute_precision
 from .learnable_prompts import LearnablePrompts
 from .provenance import model_provenance
-from .scorer import IMAGE_TOKENS, AnomalyScorer, ScorerOutput
+from .scorer import AnomalyScorer, ScorerOutput
 from .settings import TipsomalySettings, check_image_grid
 from .text_feature_cache import TextFeatureCache
 from .text_features import TextFeatureBank

@@ -211,7 +211,6 @@ def test_test_from_the_reference_repositorys_prompt_file(workspace, fitted, test
 
 
 def test_predict_with_calibrated_thresholds_adds_the_decision(workspace, fitted, capsys):
-    from lightning_modules.deploy.thresholds import load_thresholds
     from tests.deploy.test_calibration_commands import _backbone_args
     from tipsomaly.commands.calibrate import calibrate_main
 
@@ -220,7 +219,6 @@ def test_predict_with_calibrated_thresholds_adds_the_decision(workspace, fitted,
     assert calibrate_main(["--class_name", "round_object", "--normal_dir", str(normal), "--prompt_file", str(prompts),
                            "--image_size", str(IMAGE_SIZE), *_backbone_args()]) == 0
     thresholds_file = fitted / "prompts" / "thresholds_round_object.json"
-    threshold = load_thresholds(thresholds_file).image_threshold
     folder = workspace / "target" / "round_object" / "test"
     common = ["predict", "--config", workspace / "tiny.yaml", "--model.n_prompt", 4, "--model.prompt_checkpoint", prompts,
               "--data.predict_sets", f"[{{name: line, format: images, root: {folder}, classes: null}}]"]

@@ -4,9 +4,7 @@ the AUPRO definitions beside the paper, and the LaTeX table read back."""
 import math
 import re
 
-import pandas as pd
 import pytest
-import yaml
 
 from tests.report.results_folders import make_results_folder
 from tipsomaly.report import build_report, collect

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from tipsomaly.report.build import Report, markdown_table
 from tipsomaly.report.runs import METRICS, RunResults
