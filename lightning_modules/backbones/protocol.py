@@ -96,21 +96,12 @@ def files_fingerprint(paths) -> str:
 def identity_of(backbone) -> dict:
     """{"kind", "label", "source", "revision", "fingerprint"}: which weights score, for provenance and caches.
 
-    A backbone with `identity()` answers itself; a TIPS model that has none is identified by its files.
+    Every backbone answers itself (`TipsModel.identity`, `SiglipBackbone.identity`); this is the one call site
+    the method uses, and a clear error for an object that is not a backbone.
     """
-    if callable(getattr(backbone, "identity", None)):
-        return dict(backbone.identity())
-    files = getattr(backbone, "files", None)
-    if files is None:
-        raise BackboneError(f"{type(backbone).__name__} has no identity() and no files to identify it by")
-    paths = [p for p in (files.vision, files.text, files.tokenizer) if p is not None]
-    return {
-        "kind": "tips",
-        "label": os.path.basename(str(files.vision)).removesuffix(".npz").removesuffix("_vision"),
-        "source": [str(p) for p in paths],
-        "revision": None,
-        "fingerprint": files_fingerprint(paths),
-    }
+    if not callable(getattr(backbone, "identity", None)):
+        raise BackboneError(f"{type(backbone).__name__} has no identity(): give a loaded backbone (lightning_modules/backbones)")
+    return dict(backbone.identity())
 
 
 def identity_key(backbone) -> str:

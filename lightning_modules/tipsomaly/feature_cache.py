@@ -5,7 +5,7 @@ what the features depend on and nothing else:
 - the input tensor itself, by a content fingerprint (`datamodules.fingerprint.image_fingerprint`,
   computed in the data-loading workers): another resize mode, size, flip or any transform changes the bytes and
   so the key; a randomly augmented image simply never hits;
-- the backbone (its checkpoint file's path, size and modification time);
+- the backbone (`backbones.protocol.identity_key`: its kind and the content fingerprint of its files);
 - the compute precision: the weights' dtype and the autocast state (bf16 features served to a
   float32 run would be off by ~4e-3, about 0.4 in logit at temperature 0.01).
 
@@ -44,7 +44,7 @@ def compute_precision(device_type: str, weight_dtype: torch.dtype) -> str:
 class FeatureCache:
     """Backbone outputs (first [D], second [D], patches [N, D]) per input tensor, in memory or on disk.
 
-    `backbone_key` identifies the backbone (see `datamodules.fingerprint.file_identity`); entries are kept on the CPU
+    `backbone_key` identifies the backbone (`backbones.protocol.identity_key`); entries are kept on the CPU
     in the backbone's output dtype, so a cached feature equals a recomputed one bit for bit.
     """
 
