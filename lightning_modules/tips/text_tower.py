@@ -7,8 +7,9 @@ Learnable prompts enter through `insert_prompt_embeddings`: vectors placed befor
 added to (`sumate`) or instead of (`entire_learnable`) the scaled token embeddings, and deep
 prompts prepended to the inputs of chosen layers.
 
-Every batch runs at the length of its longest sentence after the prompts are placed, not the tokenizer's
-64: padding never changes a feature (see `TipsTextTower.encode_embeddings`), so its work is skipped.
+Every batch runs at the length of its sentences after the prompts are placed, not the tokenizer's 64: padding
+never changes a feature (see `TipsTextTower.encode_embeddings`), so its work is skipped. A batch of sentences of
+different lengths runs in up to `MAX_LENGTH_GROUPS` groups, each at its own longest sentence (`length_groups`).
 """
 
 from __future__ import annotations
@@ -47,16 +48,65 @@ def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
     return F.pad(signal, (0, width % 2))
 
 
+def row_lengths(paddings: torch.Tensor) -> torch.Tensor:
+    """[B] long: 1 + the last non-padding position of each sentence (at least 1). paddings: [B, L], 1 at padding."""
+    positions = torch.arange(1, paddings.shape[1] + 1, device=paddings.device)
+    return ((paddings == 0) * positions).amax(dim=1).clamp(min=1) if paddings.shape[1] else paddings.new_ones(len(paddings))
+
+
 def kept_length_of(paddings: torch.Tensor) -> int:
     """1 + the last non-padding position of any sentence in the batch (at least 1): where padding may be cut.
 
     paddings: [B, L], 1 at padding. A host sync when the tensor lives on a GPU.
     """
-    positions = torch.arange(1, paddings.shape[1] + 1, device=paddings.device)
-    return max(int(((paddings == 0) * positions).max()), 1) if paddings.numel() else 1
+    return max(int(row_lengths(paddings).max()), 1) if paddings.numel() else 1
 
 
-# token tensors whose cut length a text tower remembers (each fixed-prompt ensemble and learned-prompt batch is one)
+# A text batch runs in at most this many groups of sentences, each at its own length (see length_groups): the
+# ensembles' templates differ in length by up to 2x, so one cut to the longest still runs ~1.5x the tokens.
+MAX_LENGTH_GROUPS = 4
+LengthGroups = tuple[tuple[torch.Tensor, int], ...]  # (rows of the batch, the length they run at), per group
+
+
+def fewest_token_split(sorted_lengths: Sequence[int], max_groups: int = MAX_LENGTH_GROUPS) -> list[int]:
+    """End indices of the runs into which ascending `sorted_lengths` are split, at most `max_groups` runs, so that
+    the tokens run in all, sum(run size x run's last length), are the fewest; a tie goes to fewer runs."""
+    n, inf = len(sorted_lengths), float("inf")
+    if n == 0:
+        return []
+    tokens, ends = [0.0] + [inf] * n, [[]] + [None] * n  # the first i sentences in exactly g runs (g = 0 here)
+    best_tokens, best_ends = inf, []
+    for _ in range(max_groups):
+        next_tokens, next_ends = [inf] * (n + 1), [None] * (n + 1)
+        for i in range(1, n + 1):
+            for j in range(i):
+                candidate = tokens[j] + (i - j) * sorted_lengths[i - 1]
+                if candidate < next_tokens[i]:
+                    next_tokens[i], next_ends[i] = candidate, ends[j] + [i]
+        if next_tokens[n] < best_tokens:
+            best_tokens, best_ends = next_tokens[n], next_ends[n]
+        tokens, ends = next_tokens, next_ends
+    return best_ends
+
+
+def length_groups(paddings: torch.Tensor, max_groups: int = MAX_LENGTH_GROUPS) -> LengthGroups:
+    """The batch's sentences in at most `max_groups` groups, each to run at its own longest sentence.
+
+    The groups are runs of the sentences in length order, split where the fewest tokens run in all
+    (`fewest_token_split`). Exact, like the cut to the longest sentence: a sentence's feature does not depend on the
+    other sentences of its batch. The row indices live on the device of `paddings`; reading the lengths is a host
+    sync when that is a GPU (callers remember the groups per token tensor, or count them on the host).
+    """
+    lengths = row_lengths(paddings).tolist()
+    order = sorted(range(len(lengths)), key=lambda row: lengths[row])
+    groups, start = [], 0
+    for end in fewest_token_split([lengths[row] for row in order], max_groups):
+        groups.append((torch.tensor(order[start:end], device=paddings.device), lengths[order[end - 1]]))
+        start = end
+    return tuple(groups)
+
+
+# token tensors whose length groups a text tower remembers (each fixed-prompt ensemble and learned-prompt batch is one)
 MAX_REMEMBERED_LENGTHS = 64
 
 
@@ -179,7 +229,7 @@ class TipsTextTower(nn.Module):
         self.transformer = Transformer(config)
         self.ln_final = nn.LayerNorm(config.width, eps=config.layer_norm_eps)
         self._positions: dict[tuple, torch.Tensor] = {}
-        self._lengths: dict[tuple, tuple[torch.Tensor, int]] = {}  # see _remembered_length
+        self._groups: dict[tuple, tuple[torch.Tensor, LengthGroups]] = {}  # see _remembered_groups
 
     @property
     def width(self) -> int:
@@ -201,16 +251,29 @@ class TipsTextTower(nn.Module):
         paddings: torch.Tensor,
         deep_prompts: Sequence[torch.Tensor] | None = None,
         kept_length: int | None = None,
+        groups: LengthGroups | None = None,
     ) -> torch.Tensor:
         """embeddings: [B, L, D] (scaled tokens, possibly with prompts); paddings: [B, L], 1 at padding.
 
         Cuts the batch to its longest sentence (`kept_length_of(paddings)`, or the caller's own count of it), adds
-        positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens. The cut is
-        exact: positions are absolute and padding is masked out of attention, MLP and pooling, so every feature
-        equals the full-length computation (to float rounding, ~1e-7); it only skips the padding's work.
+        positions, runs the transformer, the final LayerNorm and the mean over non-padding tokens. With `groups`
+        (`length_groups`), each group of rows runs so, at its own length, and the features return in row order.
+        The cut is exact: positions are absolute and padding is masked out of attention, MLP and pooling, so every
+        feature equals the full-length computation (to float rounding, ~1e-7); it only skips the padding's work.
         """
+        if groups is not None and len(groups) > 1:
+            features = [self._encode_cut(embeddings[rows, :length], paddings[rows, :length], deep_prompts)
+                        for rows, length in groups]
+            order = torch.cat([rows for rows, _ in groups])
+            return torch.cat(features).index_select(0, torch.argsort(order))
+        if groups:  # one group: every sentence, at the longest one's length
+            kept_length = groups[0][1]
         length = kept_length_of(paddings) if kept_length is None else kept_length
-        embeddings, paddings = embeddings[:, :length], paddings[:, :length]
+        return self._encode_cut(embeddings[:, :length], paddings[:, :length], deep_prompts)
+
+    def _encode_cut(
+        self, embeddings: torch.Tensor, paddings: torch.Tensor, deep_prompts: Sequence[torch.Tensor] | None
+    ) -> torch.Tensor:
         x = embeddings + self.positions(embeddings.shape[1], embeddings)
         keep = paddings == 0
         x = self.ln_final(self.transformer(x, keep, deep_prompts))
@@ -225,41 +288,42 @@ class TipsTextTower(nn.Module):
         prompt_method: str = "concat",
         deep_prompts: Sequence[torch.Tensor] | None = None,
         kept_length: int | None = None,
+        groups: LengthGroups | None = None,
     ) -> torch.Tensor:
         """ids, paddings: [B, L]; optional prompts [P, D] or [B, P, D] (see `insert_prompt_embeddings`).
 
-        The batch is cut to its longest sentence after the prompts are placed (see `encode_embeddings`);
-        kept_length: that length when the caller has counted it on the host (`kept_length_of`).
+        The sentences run in groups of similar length, each cut to its longest sentence after the prompts are
+        placed (see `encode_embeddings`). groups: those groups when the caller has counted them on the host
+        (`length_groups`); kept_length: one length for the whole batch instead (e.g. 64: no cut).
         """
         x = self.embed_tokens(ids)
         placed = paddings
         if prompts is not None:
             x, placed = insert_prompt_embeddings(x, paddings, prompts, prompt_method)
-        cut = kept_length if kept_length is not None else self._remembered_length(
-            paddings, placed, None if prompts is None else (prompt_method, prompts.shape[-2])
-        )
-        return self.encode_embeddings(x, placed, deep_prompts, kept_length=cut)
+        if groups is None and kept_length is None:
+            groups = self._remembered_groups(paddings, placed, None if prompts is None else (prompt_method, prompts.shape[-2]))
+        return self.encode_embeddings(x, placed, deep_prompts, kept_length=kept_length, groups=groups)
 
-    def _remembered_length(self, paddings: torch.Tensor, placed: torch.Tensor, prompt_key: tuple | None) -> int:
-        """The cut length of `placed`, remembered per input `paddings` tensor.
+    def _remembered_groups(self, paddings: torch.Tensor, placed: torch.Tensor, prompt_key: tuple | None) -> LengthGroups:
+        """The length groups of `placed`, remembered per input `paddings` tensor.
 
-        Reading a length from a GPU tensor waits for the device; learned prompts encode the same token tensor at
+        Reading lengths from a GPU tensor waits for the device; learned prompts encode the same token tensor at
         every training step, so the wait happens once. The entry holds the tensor itself: its id cannot be reused
         by another tensor while remembered, and its version counter tells an in-place change. Tensors made under
-        `torch.inference_mode` have no version counter: their length is counted every time.
+        `torch.inference_mode` have no version counter: their groups are counted every time.
         """
         if paddings.is_inference():
-            return kept_length_of(placed)
+            return length_groups(placed)
         key = (id(paddings), paddings._version, prompt_key)
-        entry = self._lengths.get(key)
+        entry = self._groups.get(key)
         if entry is None or entry[0] is not paddings:
-            entry = (paddings, kept_length_of(placed))
-            if len(self._lengths) >= MAX_REMEMBERED_LENGTHS:
-                self._lengths.pop(next(iter(self._lengths)))
-            self._lengths[key] = entry
+            entry = (paddings, length_groups(placed))
+            if len(self._groups) >= MAX_REMEMBERED_LENGTHS:
+                self._groups.pop(next(iter(self._groups)))
+            self._groups[key] = entry
         return entry[1]
 
     def _apply(self, fn, recurse=True):
         self._positions.clear()
-        self._lengths.clear()
+        self._groups.clear()
         return super()._apply(fn, recurse)

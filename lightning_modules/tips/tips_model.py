@@ -21,7 +21,7 @@ from lightning_modules.hub import looks_like_hub_id, resolve_hub_snapshot
 from .checkpoint_files import TipsFiles, check_keys, check_naming, read_npz, resolve_files
 from .errors import TipsCheckpointError
 from .presets import check_head_count
-from .text_tower import TipsTextTower, kept_length_of
+from .text_tower import TipsTextTower, length_groups
 from .tokenizer import TipsTokenizer
 from .vision_tower import TipsVisionTower
 
@@ -116,8 +116,10 @@ class TipsModel(nn.Module):
             )
         ids, paddings = self.tokenizer(sentences)
         device = self.text.token_embedding.weight.device
-        length = kept_length_of(paddings)  # counted on the host, before the move: no device sync
-        return self.text(ids[:, :length].to(device), paddings[:, :length].to(device), kept_length=length)
+        groups = length_groups(paddings)  # counted on the host, before the move: no device sync
+        length = max(n for _, n in groups)
+        on_device = tuple((rows.to(device), n) for rows, n in groups)
+        return self.text(ids[:, :length].to(device), paddings[:, :length].to(device), groups=on_device)
 
 
 def load_tower_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:

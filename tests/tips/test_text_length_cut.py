@@ -1,11 +1,14 @@
-"""Text batches are cut to their longest sentence after the prompts are placed: the same features (and prompt
-gradients) as the full 64-token computation, at a fraction of the work."""
+"""Text batches run in groups of similar length, each cut to its longest sentence after the prompts are placed:
+the same features (and prompt gradients) as the full 64-token computation, at a fraction of the work."""
+
+import itertools
+import random
 
 import pytest
 import torch
 
 from lightning_modules.tips import PROMPT_METHODS, text_tower
-from lightning_modules.tips.text_tower import kept_length_of
+from lightning_modules.tips.text_tower import fewest_token_split, kept_length_of, length_groups
 
 EXACT = 1e-6  # the issue's bound
 SENTENCES = ["a photo of a flawless bottle.", "a bad photo of the damaged metal nut with a crack.", "broken"]
@@ -19,16 +22,18 @@ def full_length(monkeypatch):
     def run(fn):
         with monkeypatch.context() as patch:
             patch.setattr(text_tower, "kept_length_of", lambda paddings: paddings.shape[1])
-            patch.setattr(text_tower.TipsTextTower, "_remembered_length", lambda self, paddings, placed, key: placed.shape[1])
+            patch.setattr(text_tower.TipsTextTower, "_remembered_groups",
+                          lambda self, paddings, placed, key: ((torch.arange(len(placed)), placed.shape[1]),))
             return fn()
 
     return run
 
 
-def _lengths_seen(model):
-    """The sequence lengths the text transformer is run at, recorded by a forward hook."""
+def _lengths_seen(model, shapes=False):
+    """The sequence lengths (or [sentences, length]) the text transformer is run at, recorded by a forward hook."""
     seen = []
-    handle = model.text.transformer.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[1]))
+    record = (lambda x: tuple(x.shape[:2])) if shapes else (lambda x: x.shape[1])
+    handle = model.text.transformer.register_forward_hook(lambda module, args, out: seen.append(record(args[0])))
     return seen, handle
 
 
@@ -45,8 +50,9 @@ def test_fixed_prompt_features_equal_the_full_length_ones(tiny_tips, full_length
         cut = model.encode_text(SENTENCES)
         full = model.text(*model.tokenizer(SENTENCES), kept_length=64)
     handle.remove()
-    longest = int((model.tokenizer(SENTENCES)[1] == 0).sum(1).max())
-    assert seen == [longest, 64] and longest < 20
+    paddings = model.tokenizer(SENTENCES)[1]
+    longest = int((paddings == 0).sum(1).max())
+    assert seen == [n for _, n in length_groups(paddings)] + [64] and len(seen) == 3 and seen[-2] == longest < 20
     torch.testing.assert_close(cut, full, rtol=0, atol=EXACT)
 
 
@@ -86,8 +92,10 @@ def test_learned_prompt_features_and_gradients_equal_the_full_length_ones(
     if dtype == torch.float64:
         for a, b in zip(cut_grads, full_grads):
             torch.testing.assert_close(a, b, rtol=0, atol=tolerance)
-    # the > 64-token sentence keeps the batch at 64 tokens, cut exactly as before (entire_learnable keeps the prompts)
-    assert seen == [5 if method == "entire_learnable" else 64, 64]
+    # the > 64-token sentence's group keeps 64 tokens, cut exactly as before (entire_learnable keeps the prompts);
+    # the other sentences ran in groups of their own lengths
+    assert max(seen[:-1]) == (5 if method == "entire_learnable" else 64) and seen[-1] == 64
+    assert len(seen) - 1 >= (1 if method == "entire_learnable" else 3)
 
 
 @pytest.mark.parametrize(("method", "expected"), [("concat", "prompts + longest"), ("sumate", "longest"), ("entire_learnable", "prompts")])
@@ -102,7 +110,7 @@ def test_short_batches_run_at_their_own_length(tiny_tips, full_length, method, e
         cut = model.text(ids, paddings, prompts=prompts, prompt_method=method, deep_prompts=deep)
         full = full_length(lambda: model.text(ids, paddings, prompts=prompts, prompt_method=method, deep_prompts=deep))
     handle.remove()
-    assert seen[0] == {"prompts + longest": 4 + longest, "longest": longest, "prompts": 4}[expected]
+    assert max(seen[:-1]) == {"prompts + longest": 4 + longest, "longest": longest, "prompts": 4}[expected]
     torch.testing.assert_close(cut, full, rtol=0, atol=EXACT)
 
 
@@ -121,20 +129,22 @@ def test_the_tipsomaly_learned_prompts_train_on_the_cut_batches(tiny_tips, full_
 
     seen, handle = _lengths_seen(model)
     cut, cut_grads = step()
+    cut_seen = list(seen)
+    seen.clear()
     full, full_grads = full_length(step)
     handle.remove()
-    assert seen[0] < 40 and seen[1] == 64
+    assert max(cut_seen) < 40 and len(cut_seen) > 2 and set(seen) == {64}
     torch.testing.assert_close(cut, full, rtol=0, atol=EXACT)
     for a, b in zip(cut_grads, full_grads):
         torch.testing.assert_close(a, b, rtol=0, atol=EXACT)
 
 
-def test_the_cut_length_is_counted_once_per_token_tensor(tiny_tips, monkeypatch):
+def test_the_length_groups_are_counted_once_per_token_tensor(tiny_tips, monkeypatch):
     model = tiny_tips("mlp")
     ids, paddings = model.tokenizer(SENTENCES)
     counted = []
-    real = text_tower.kept_length_of
-    monkeypatch.setattr(text_tower, "kept_length_of", lambda p: counted.append(1) or real(p))
+    real = text_tower.length_groups
+    monkeypatch.setattr(text_tower, "length_groups", lambda p: counted.append(1) or real(p))
     prompts = torch.zeros(2, model.text_width)
     with torch.no_grad():
         first = model.text(ids, paddings, prompts=prompts, prompt_method="concat")
@@ -155,8 +165,57 @@ def test_token_tensors_made_in_inference_mode_are_cut_too(tiny_tips):
         cut = model.text(ids, paddings, prompts=torch.zeros(3, model.text_width), prompt_method="concat")
         full = model.text(ids, paddings, prompts=torch.zeros(3, model.text_width), prompt_method="concat", kept_length=64)
         handle.remove()
-    assert seen == [3 + int((paddings == 0).sum(1).max()), 64]
+    assert max(seen[:-1]) == 3 + int((paddings == 0).sum(1).max()) and seen[-1] == 64
     torch.testing.assert_close(cut, full, rtol=0, atol=EXACT)
+
+
+def _brute_force_split(lengths, max_groups):
+    """(tokens, runs) of every split of the sorted lengths into at most max_groups runs: the fewest, then fewer runs."""
+    options = []
+    for runs in range(1, min(max_groups, len(lengths)) + 1):
+        for cuts in itertools.combinations(range(1, len(lengths)), runs - 1):
+            ends = [*cuts, len(lengths)]
+            starts = [0, *cuts]
+            options.append((sum((end - start) * lengths[end - 1] for start, end in zip(starts, ends)), runs, ends))
+    return min(options)
+
+
+def test_the_split_runs_the_fewest_tokens_and_prefers_fewer_groups():
+    rng = random.Random(0)
+    for _ in range(300):
+        lengths = sorted(rng.randint(1, 40) for _ in range(rng.randint(1, 9)))
+        max_groups = rng.randint(1, 5)
+        ends = fewest_token_split(lengths, max_groups)
+        tokens, runs, _ = _brute_force_split(lengths, max_groups)
+        assert sum((end - start) * lengths[end - 1] for start, end in zip([0, *ends[:-1]], ends)) == tokens
+        assert len(ends) == runs and ends[-1] == len(lengths)
+    assert fewest_token_split([], 4) == [] and fewest_token_split([7, 7, 7], 4) == [3]
+
+
+def test_every_sentence_is_in_one_group_at_a_length_that_holds_it():
+    paddings = torch.ones(9, 30, dtype=torch.long)
+    lengths = [3, 25, 4, 12, 25, 3, 1, 13, 30]
+    for row, n in enumerate(lengths):
+        paddings[row, :n] = 0
+    groups = length_groups(paddings)
+    rows = torch.cat([r for r, _ in groups]).tolist()
+    assert sorted(rows) == list(range(9)) and len(groups) <= text_tower.MAX_LENGTH_GROUPS
+    for group_rows, length in groups:
+        assert length == max(lengths[row] for row in group_rows.tolist())
+
+
+def test_the_industrial_ensemble_runs_far_fewer_tokens_than_one_cut_to_the_longest(tiny_tips):
+    from lightning_modules.tipsomaly.learnable_prompts import LearnablePrompts
+
+    model = tiny_tips("mlp")
+    prompts = LearnablePrompts(model.text_width, n_prompt=8, method="concat")
+    seen, handle = _lengths_seen(model, shapes=True)
+    with torch.no_grad():
+        prompts.text_features(model, "industrial")
+    handle.remove()
+    tokens = sum(count * length for count, length in seen)
+    one_cut = sum(count for count, _ in seen) * max(length for _, length in seen)
+    assert tokens < 0.8 * one_cut, seen
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
