@@ -12,7 +12,9 @@ one batch size and compared with the default outputs at the parity tests' tolera
 - attention kernel: timm's fused scaled_dot_product_attention (default) vs its explicit
   softmax(QK^T)V;
 - bf16 weights (Lightning "bf16-true") instead of bf16 autocast;
-- torch.compile of the image tower (opt-in with --compile: minutes of compilation on a small CPU).
+- torch.compile of the image tower (opt-in with --compile: minutes of compilation on a small CPU);
+- on a CPU, the batch in chunks of `cpu_chunk_size` images (what `TipsModel.encode_image` does there) against
+  the whole batch at once (the rows above time the whole batch: the tower itself).
 
 The last line is `SUMMARY backbone key=value ...` for scripts.
 """
@@ -29,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harness import machine, timed, write_random_checkpoint
 from lightning_modules.tips import load_tips
+from lightning_modules.tips.tips_model import cpu_chunk_size
 
 TOLERANCE = {"float32": 1e-4, "bf16": 0.1}
 
@@ -82,6 +85,16 @@ def throughput(tower, images: torch.Tensor, mode: str, repeats: int) -> tuple[fl
     return seconds, out
 
 
+class Chunked:
+    """The tower run `chunk` images at a time, as TipsModel.encode_image runs it on a CPU."""
+
+    def __init__(self, tower, chunk: int) -> None:
+        self.tower, self.chunk, self.cls_token = tower, chunk, tower.cls_token
+
+    def __call__(self, images: torch.Tensor) -> tuple:
+        return tuple(torch.cat(outputs) for outputs in zip(*(self.tower(part) for part in images.split(self.chunk))))
+
+
 def max_difference(a: tuple, b: tuple) -> float:
     return max(float((x.float() - y.float()).abs().max()) for x, y in zip(a, b))
 
@@ -127,6 +140,10 @@ def bench_device(device: torch.device, args, files: dict[str, str]) -> dict[str,
             seconds, out = throughput(tower, images, mode, args.repeats)
             _set_fused_attention(tower, True)
             _report_option(f"explicit softmax attention, {mode}", base_seconds, seconds, base_out, out, mode)
+            chunk = cpu_chunk_size(images, 14)
+            if device.type == "cpu" and chunk < len(images):
+                seconds, out = throughput(Chunked(tower, chunk), images, mode, args.repeats)
+                _report_option(f"in chunks of {chunk} images (the default on a CPU), {mode}", base_seconds, seconds, base_out, out, mode)
         images, base_seconds, base_out = reference["bf16"]
         bf16_tower = load_tips(**files, device=device, dtype=torch.bfloat16).vision.eval()
         seconds, out = throughput(bf16_tower, images, "float32", args.repeats)

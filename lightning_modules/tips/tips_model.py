@@ -105,7 +105,12 @@ class TipsModel(nn.Module):
             )
         if check_range:
             check_value_range(images, "encode_image", TipsCheckpointError)
-        return self.vision(images.to(self.vision.cls_token.dtype))
+        images = images.to(self.vision.cls_token.dtype)
+        chunk = cpu_chunk_size(images, patch)
+        if chunk >= images.shape[0]:
+            return self.vision(images)
+        parts = [self.vision(part) for part in images.split(chunk)]
+        return tuple(torch.cat(outputs) for outputs in zip(*parts))
 
     def encode_text(self, sentences: list[str] | str) -> torch.Tensor:
         """Sentences -> [B, D] text embeddings, not L2-normalised."""
@@ -120,6 +125,22 @@ class TipsModel(nn.Module):
         length = max(n for _, n in groups)
         on_device = tuple((rows.to(device), n) for rows, n in groups)
         return self.text(ids[:, :length].to(device), paddings[:, :length].to(device), groups=on_device)
+
+
+# On a CPU the image tower runs a batch a few images at a time, about this many tokens in all: the activations of a
+# larger batch outgrow the caches. Measured (S/14, float32, 2-core AVX-512): batch 8 at 518 px in chunks of 2
+# x1.16 (bf16 x1.17; outputs bit-equal), S at 224 px in chunks of 8 x1.08, L/14 at 518 px in chunks of 2 x1.04
+# (benchmarks/backbone.py times it).
+CPU_TOKENS_PER_CHUNK = 2800
+
+
+def cpu_chunk_size(images: torch.Tensor, patch_size: int) -> int:
+    """How many images the image tower runs at once: all of them on an accelerator, a few on a CPU (see above).
+    Exact up to float rounding: every image's tokens attend only to their own image."""
+    if images.device.type != "cpu":
+        return max(images.shape[0], 1)
+    tokens = (images.shape[-2] // patch_size) * (images.shape[-1] // patch_size) + 2
+    return max(CPU_TOKENS_PER_CHUNK // tokens, 1)
 
 
 def load_tower_state(module: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
