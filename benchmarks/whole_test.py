@@ -38,7 +38,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 
@@ -46,7 +45,7 @@ from harness import ROOT, machine, timed
 
 from datamodules import make_synthetic_dataset
 from lightning_modules.tips import load_tips
-from tests.official_format import TOKENIZER, _text_arrays, _vision_arrays
+from tests.official_format import TOKENIZER, write_random_checkpoint
 
 OFFICIAL_BASE = "tips_oss_s14_highres_distilled"  # the reference's file names for model_version s14h
 REFERENCE_VOCAB = 32000  # the reference builds its text tower with the official vocabulary and loads strictly
@@ -65,17 +64,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def write_models(folder: Path) -> dict[str, str]:
-    """The random S/14 checkpoint under the official names, with the official 32000-row token table."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    vision, text = _vision_arrays("S", rng), _text_arrays("S", rng)
-    table = text["token_embedding.weight"]
-    text["token_embedding.weight"] = np.concatenate([table, rng.standard_normal((REFERENCE_VOCAB - len(table), table.shape[1])).astype(np.float32)])
-    np.savez(folder / f"{OFFICIAL_BASE}_vision.npz", **vision)
-    np.savez(folder / f"{OFFICIAL_BASE}_text.npz", **text)
+    """The random S/14 checkpoint under the official names, with the official 32000-row token table, and the
+    tokenizer beside it, where the reference looks for it."""
+    files = write_random_checkpoint(folder, "S", basename=OFFICIAL_BASE, text_vocab=REFERENCE_VOCAB)
     (folder / "tokenizer.model").write_bytes(TOKENIZER.read_bytes())
-    return {"vision_checkpoint": str(folder / f"{OFFICIAL_BASE}_vision.npz"),
-            "text_checkpoint": str(folder / f"{OFFICIAL_BASE}_text.npz"), "tokenizer": str(folder / "tokenizer.model")}
+    return files | {"tokenizer": str(folder / "tokenizer.model")}
 
 
 def write_meta_json(root: Path) -> None:

@@ -51,11 +51,11 @@ def _vision_arrays(preset: str, rng: np.random.Generator) -> dict[str, np.ndarra
     return arrays
 
 
-def _text_arrays(preset: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _text_arrays(preset: str, rng: np.random.Generator, vocab: int = TEXT_VOCAB) -> dict[str, np.ndarray]:
     p = TEXT_PRESETS[preset]
     d, h = p.width, p.mlp_dim
     normal = lambda *shape, std=0.02: (rng.standard_normal(shape) * std).astype(np.float32)  # noqa: E731
-    arrays = {"token_embedding.weight": normal(TEXT_VOCAB, d, std=1.0), "ln_final.weight": np.ones(d, np.float32),
+    arrays = {"token_embedding.weight": normal(vocab, d, std=1.0), "ln_final.weight": np.ones(d, np.float32),
               "ln_final.bias": np.zeros(d, np.float32), "temperature": np.array(0.01, np.float32)}  # fmt: skip
     for i in range(p.num_layers):
         block = {
@@ -70,14 +70,18 @@ def _text_arrays(preset: str, rng: np.random.Generator) -> dict[str, np.ndarray]
     return arrays
 
 
-def write_random_checkpoint(folder: Path, preset: str = "S", seed: int = 0) -> dict[str, str]:
-    """Write `tips_random_<preset>14_{vision,text}.npz` into `folder`; returns `load_tips` keyword arguments."""
+def write_random_checkpoint(
+    folder: Path, preset: str = "S", seed: int = 0, basename: str | None = None, text_vocab: int = TEXT_VOCAB
+) -> dict[str, str]:
+    """Write `<basename>_{vision,text}.npz` into `folder` (default basename `tips_random_<preset>14`); returns
+    `load_tips` keyword arguments. text_vocab: rows of the token table (official files: 32000)."""
     if preset not in VISION_PRESETS:
         raise ValueError(f"official_format.py: unknown preset {preset!r}; expected one of {sorted(VISION_PRESETS)}")
     rng = np.random.default_rng(seed)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    vision, text = folder / f"tips_random_{preset}14_vision.npz", folder / f"tips_random_{preset}14_text.npz"
+    basename = basename or f"tips_random_{preset}14"
+    vision, text = folder / f"{basename}_vision.npz", folder / f"{basename}_text.npz"
     np.savez(vision, **_vision_arrays(preset, rng))
-    np.savez(text, **_text_arrays(preset, rng))
+    np.savez(text, **_text_arrays(preset, rng, text_vocab))
     return dict(vision_checkpoint=str(vision), text_checkpoint=str(text), tokenizer=str(TOKENIZER))

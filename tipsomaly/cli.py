@@ -103,7 +103,7 @@ def entry() -> None:
     """The console script (and `python -m tipsomaly.cli`): `main()`, then a prompt end of the process.
 
     An interpreter holding torch, Lightning and torchmetrics spends about 1.4 s at exit finalising its modules
-    and freeing every object one by one (benchmarks/whole_test.py), after the work is done and every file is
+    and freeing every object one by one (README, Benchmarks), after the work is done and every file is
     closed. A normal return therefore ends with `end_process`, which keeps the parts of a normal exit that matter;
     an exception still ends the ordinary way, with its traceback.
     """

@@ -59,7 +59,7 @@ def kept_length_of(paddings: torch.Tensor) -> int:
 
     paddings: [B, L], 1 at padding. A host sync when the tensor lives on a GPU.
     """
-    return max(int(row_lengths(paddings).max()), 1) if paddings.numel() else 1
+    return int(row_lengths(paddings).max()) if len(paddings) else 1
 
 
 # A text batch runs in at most this many groups of sentences, each at its own length (see length_groups): the
